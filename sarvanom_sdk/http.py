@@ -1,0 +1,99 @@
+"""The transport-neutral HTTP values that adapters build and parse.
+
+Adapters turn an :class:`~sarvanom_sdk.types.LLMRequest` into an :class:`HttpCall` and an
+:class:`HttpReply` into an answer; transports are the only code that does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadResponseError, excerpt
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """One HTTP request to a provider. ``secrets`` are the values that must never be shown
+    (they travel in ``headers`` only); :meth:`__repr__` hides the headers."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    secrets: tuple[str, ...] = ()
+
+    def body_bytes(self) -> bytes | None:
+        if self.json is None:
+            return None
+        return json.dumps(self.json, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def __repr__(self) -> str:
+        return f"HttpCall(method={self.method!r}, url={self.url!r}, headers=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A complete HTTP reply. ``headers`` keys are lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self, provider: str = "") -> Any:
+        """The body parsed as JSON; :class:`BadResponseError` for HTML, empty or bad JSON."""
+        if not self.body.strip():
+            raise BadResponseError("empty body", provider=provider, status=self.status)
+        content_type = self.headers.get("content-type", "")
+        if "html" in content_type or self.body.lstrip()[:1] == b"<":
+            raise BadResponseError(
+                "HTML instead of JSON (a tunnel or proxy page?)",
+                provider=provider,
+                status=self.status,
+            )
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise BadResponseError(
+                f"malformed JSON: {excerpt(self.text(), 80)}", provider=provider, status=self.status
+            ) from None
+
+
+def lower_headers(items: Any) -> dict[str, str]:
+    """Headers as a plain dict with lower-case keys (the first value of a repeated header)."""
+    out: dict[str, str] = {}
+    for key, value in items:
+        out.setdefault(key.lower(), value)
+    return out
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    from datetime import datetime, timezone
+
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

@@ -1,0 +1,82 @@
+"""The adapter contract: each provider is one sans-IO module that only translates.
+
+An adapter turns an :class:`LLMRequest` into an :class:`HttpCall`, and a reply's bytes into
+a :class:`Completion` (or raises a :class:`~sarvanom_sdk.errors.ProviderError`). For
+streams it hands out a fresh :class:`StreamDecoder` per request that turns raw bytes, in any
+chunking, into :class:`StreamEvent` values. Adapters never touch a socket, a clock or a
+loop, so they are tested with bytes in and values out.
+
+An adapter attaches its key only to calls it builds from its own base URL, and lists the
+key in ``HttpCall.secrets`` so transports and errors can keep it out of every message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..http import HttpCall, HttpReply
+from ..types import LLMRequest, ProviderName, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a provider answered: the adapter's output for a whole reply."""
+
+    content: str
+    model: str | None = None
+    usage: Usage | None = None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One decoded stream event.
+
+    A delta carries ``text`` and/or ``reasoning``; the final event has ``done=True`` and
+    whatever the protocol reports at the end (usage, finish reason, model). A stream that
+    ends without a ``done`` event was cut.
+    """
+
+    text: str = ""
+    reasoning: str = ""
+    done: bool = False
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+
+
+class StreamDecoder(Protocol):
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        """Events completed by ``data``; raises ProviderError for an error event or bad data."""
+
+    def close(self) -> list[StreamEvent]:
+        """Called at end of body: the last events, or raise ProviderError if the stream
+        was cut (no terminator)."""
+
+
+@runtime_checkable
+class ProviderAdapter(Protocol):
+    """A provider's wire protocol. Attributes are fixed at construction."""
+
+    name: ProviderName
+    #: True for providers that cost money (skipped unless paid use is enabled).
+    paid: bool
+    #: The model used when the request does not name one.
+    default_model: str
+    #: Values (keys, tokens) that must never appear in any output.
+    secrets: tuple[str, ...]
+
+    def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
+        """The HTTP call for ``request`` (``stream=True`` asks the provider to stream)."""
+
+    def parse(self, reply: HttpReply) -> Completion:
+        """The answer in a whole reply; raises ProviderError for any status or body that is
+        not a real answer (error statuses via ``errors.error_for_status``)."""
+
+    def stream_decoder(self) -> StreamDecoder:
+        """A fresh decoder for one streamed reply with a 2xx status."""
+
+    def health_call(self) -> HttpCall | None:
+        """A cheap call that tells whether the provider is up (None: nothing to call)."""

@@ -1,0 +1,385 @@
+"""Settings: one frozen dataclass, built from the environment (and a ``.env`` file).
+
+Every environment variable has a field; keyword arguments to the clients override fields.
+A malformed value is a :class:`ConfigurationError` naming the variable, never a silent
+default. API keys never appear in ``repr(settings)``.
+
+=================================== ============================ ========================
+Variable                            Field                        Default
+=================================== ============================ ========================
+OLLAMA_BASE_URL                     ollama_base_url              unset (provider off)
+OLLAMA_MODEL                        ollama_model                 deepseek-r1:8b
+GPU_REMOTE_URL                      gpu_remote_url               unset (provider off)
+GPU_REMOTE_TOKEN                    gpu_remote_token             unset
+GPU_REMOTE_PROTOCOL                 gpu_remote_protocol          seed (or: openai)
+GPU_REMOTE_MODEL                    gpu_remote_model             default
+HUGGINGFACE_API_KEY                 huggingface_api_key          unset (provider off)
+HUGGINGFACE_MODEL                   huggingface_model            meta-llama/Llama-3.1-8B-Instruct
+HUGGINGFACE_BASE_URL                huggingface_base_url         https://router.huggingface.co/v1
+HUGGINGFACE_API                     huggingface_api              router (or: task)
+ENABLE_PAID_API                     enable_paid_api              false
+OPENAI_API_KEY / OPENAI_MODEL       openai_api_key / openai_model       unset / gpt-4o-mini
+OPENAI_BASE_URL                     openai_base_url              https://api.openai.com/v1
+ANTHROPIC_API_KEY / ANTHROPIC_MODEL anthropic_api_key / anthropic_model unset / claude-3-5-haiku-20241022
+ANTHROPIC_BASE_URL                  anthropic_base_url           https://api.anthropic.com
+LLM_TIMEOUT_SECONDS                 attempt_timeout              15 (one attempt)
+SARVANOM_TOTAL_TIMEOUT_SECONDS      total_timeout                30 (a whole call)
+SARVANOM_CONNECT_TIMEOUT_SECONDS    connect_timeout              5
+SARVANOM_FIRST_TOKEN_TIMEOUT_SECONDS first_token_timeout         10 (streams)
+SARVANOM_CIRCUIT_FAIL_MAX           circuit_fail_max             3
+SARVANOM_CIRCUIT_RESET_SECONDS      circuit_reset_seconds        300
+SARVANOM_MAX_RETRIES                max_retries                  1 (per provider)
+SARVANOM_CACHE_TTL_SECONDS          cache_ttl_seconds            300 (0 disables the cache)
+SARVANOM_CACHE_MAXSIZE              cache_maxsize                1024
+SARVANOM_CACHE_STALE_SECONDS        cache_stale_seconds          3600 (stale answers kept)
+SARVANOM_BUDGET_USD                 budget_usd                   unset (no budget)
+SARVANOM_PROVIDERS                  providers                    unset (the seed's order)
+SARVANOM_FALLBACK_TO_STUB           fallback_to_stub             true
+SARVANOM_MAX_RESPONSE_BYTES         max_response_bytes           8388608
+SARVANOM_REDIS_URL                  redis_url                    unset (state is local)
+=================================== ============================ ========================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError, InvalidRequestError
+from .types import ProviderName
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _env(name: str) -> dict[str, Any]:
+    return {"env": name}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The client's configuration. Build it with :meth:`from_env` or directly."""
+
+    ollama_base_url: str | None = field(default=None, metadata=_env("OLLAMA_BASE_URL"))
+    ollama_model: str = field(default="deepseek-r1:8b", metadata=_env("OLLAMA_MODEL"))
+    gpu_remote_url: str | None = field(default=None, metadata=_env("GPU_REMOTE_URL"))
+    gpu_remote_token: str | None = field(default=None, metadata=_env("GPU_REMOTE_TOKEN"))
+    gpu_remote_protocol: str = field(default="seed", metadata=_env("GPU_REMOTE_PROTOCOL"))
+    gpu_remote_model: str = field(default="default", metadata=_env("GPU_REMOTE_MODEL"))
+    huggingface_api_key: str | None = field(default=None, metadata=_env("HUGGINGFACE_API_KEY"))
+    huggingface_model: str = field(
+        default="meta-llama/Llama-3.1-8B-Instruct", metadata=_env("HUGGINGFACE_MODEL")
+    )
+    huggingface_base_url: str = field(
+        default="https://router.huggingface.co/v1", metadata=_env("HUGGINGFACE_BASE_URL")
+    )
+    huggingface_api: str = field(default="router", metadata=_env("HUGGINGFACE_API"))
+    enable_paid_api: bool = field(default=False, metadata=_env("ENABLE_PAID_API"))
+    openai_api_key: str | None = field(default=None, metadata=_env("OPENAI_API_KEY"))
+    openai_model: str = field(default="gpt-4o-mini", metadata=_env("OPENAI_MODEL"))
+    openai_base_url: str = field(
+        default="https://api.openai.com/v1", metadata=_env("OPENAI_BASE_URL")
+    )
+    anthropic_api_key: str | None = field(default=None, metadata=_env("ANTHROPIC_API_KEY"))
+    anthropic_model: str = field(
+        default="claude-3-5-haiku-20241022", metadata=_env("ANTHROPIC_MODEL")
+    )
+    anthropic_base_url: str = field(
+        default="https://api.anthropic.com", metadata=_env("ANTHROPIC_BASE_URL")
+    )
+    attempt_timeout: float = field(default=15.0, metadata=_env("LLM_TIMEOUT_SECONDS"))
+    total_timeout: float = field(default=30.0, metadata=_env("SARVANOM_TOTAL_TIMEOUT_SECONDS"))
+    connect_timeout: float = field(default=5.0, metadata=_env("SARVANOM_CONNECT_TIMEOUT_SECONDS"))
+    first_token_timeout: float = field(
+        default=10.0, metadata=_env("SARVANOM_FIRST_TOKEN_TIMEOUT_SECONDS")
+    )
+    circuit_fail_max: int = field(default=3, metadata=_env("SARVANOM_CIRCUIT_FAIL_MAX"))
+    circuit_reset_seconds: float = field(
+        default=300.0, metadata=_env("SARVANOM_CIRCUIT_RESET_SECONDS")
+    )
+    max_retries: int = field(default=1, metadata=_env("SARVANOM_MAX_RETRIES"))
+    cache_ttl_seconds: float = field(default=300.0, metadata=_env("SARVANOM_CACHE_TTL_SECONDS"))
+    cache_maxsize: int = field(default=1024, metadata=_env("SARVANOM_CACHE_MAXSIZE"))
+    cache_stale_seconds: float = field(
+        default=3600.0, metadata=_env("SARVANOM_CACHE_STALE_SECONDS")
+    )
+    budget_usd: float | None = field(default=None, metadata=_env("SARVANOM_BUDGET_USD"))
+    providers: tuple[ProviderName, ...] | None = field(
+        default=None, metadata=_env("SARVANOM_PROVIDERS")
+    )
+    fallback_to_stub: bool = field(default=True, metadata=_env("SARVANOM_FALLBACK_TO_STUB"))
+    max_response_bytes: int = field(
+        default=8 * 1024 * 1024, metadata=_env("SARVANOM_MAX_RESPONSE_BYTES")
+    )
+    redis_url: str | None = field(default=None, metadata=_env("SARVANOM_REDIS_URL"))
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f, getattr(self, f.name)))
+        _check(self)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``) over a ``.env`` file.
+
+        Variables already in the environment win over the file; ``overrides`` (field
+        names) win over both. Unknown override names raise :class:`ConfigurationError`.
+        """
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update(read_env_file(env_file))
+        values.update(os.environ if environ is None else environ)
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = values.get(f.metadata["env"])
+            if raw is not None and (raw.strip() or f.type in ("bool",)):
+                kwargs[f.name] = _parse(f, raw)
+        kwargs.update(_known(overrides))
+        return cls(**kwargs)
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with ``overrides`` (field names) applied and validated."""
+        return dataclasses.replace(self, **_known(overrides))
+
+    # -- presentation -------------------------------------------------------------------
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value set (for redaction)."""
+        return tuple(
+            v
+            for v in (
+                self.huggingface_api_key,
+                self.openai_api_key,
+                self.anthropic_api_key,
+                self.gpu_remote_token,
+            )
+            if v
+        )
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS:
+                value = redact_key(value)
+            elif f.name == "redis_url" and value:
+                value = _strip_userinfo(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+_SECRET_FIELDS = frozenset(
+    {"huggingface_api_key", "openai_api_key", "anthropic_api_key", "gpu_remote_token"}
+)
+
+
+def redact_key(value: str | None) -> str | None:
+    """A key shown safely: at most a 3-character prefix, never the key itself."""
+    if not value:
+        return value
+    return f"{value[:3]}…" if len(value) >= 12 else "***"
+
+
+def _strip_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=f"***@{host}{port}").geturl()
+
+
+def _known(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(Settings)}
+    for name in overrides:
+        if name not in names:
+            raise ConfigurationError(name, "not a Settings field")
+    return dict(overrides)
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``KEY=VALUE`` lines; ``#`` comments, ``export`` prefixes and quotes handled."""
+    out: dict[str, str] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        out[key] = value
+    return out
+
+
+# -- parsing and validation ---------------------------------------------------------------
+_URL_FIELDS = frozenset(
+    {
+        "ollama_base_url",
+        "gpu_remote_url",
+        "huggingface_base_url",
+        "openai_base_url",
+        "anthropic_base_url",
+    }
+)
+_POSITIVE_FLOATS = frozenset(
+    {"attempt_timeout", "total_timeout", "connect_timeout", "first_token_timeout",
+     "circuit_reset_seconds"}
+)
+_CHOICES = {"gpu_remote_protocol": ("seed", "openai"), "huggingface_api": ("router", "task")}
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    """Parse an environment string for field ``f`` (errors name the variable)."""
+    name = f.metadata["env"]
+    kind = str(f.type)
+    raw = raw.strip()
+    if kind == "bool":
+        return _parse_bool(name, raw)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError:
+        want = "an integer" if kind.startswith("int") else "a number"
+        raise ConfigurationError(name, f"must be {want}, got {raw!r}") from None
+    if f.name == "providers":
+        return _parse_providers(name, raw.split(","))
+    return raw
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ConfigurationError(name, f"must be true or false, got {raw!r}")
+
+
+def _parse_providers(name: str, items: Any) -> tuple[ProviderName, ...]:
+    out: list[ProviderName] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        try:
+            provider = ProviderName.parse(item, name)
+        except InvalidRequestError as exc:
+            raise ConfigurationError(name, str(exc).split(": ", 1)[1]) from None
+        if provider in out:
+            raise ConfigurationError(name, f"{provider.value} is listed twice")
+        out.append(provider)
+    if not out:
+        raise ConfigurationError(name, "names no provider")
+    return tuple(out)
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any) -> Any:
+    """Validate a field value given directly (not from the environment)."""
+    name = f.metadata["env"]
+    kind = str(f.type)
+    if value is None:
+        if "None" in kind:
+            return None
+        raise ConfigurationError(name, "must be set")
+    if kind == "bool":
+        if isinstance(value, str):
+            return _parse_bool(name, value)
+        if not isinstance(value, bool):
+            raise ConfigurationError(name, f"must be true or false, got {value!r}")
+        return value
+    if kind.startswith(("int", "float")):
+        if isinstance(value, str):
+            return _parse(f, value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigurationError(name, f"must be a number, got {value!r}")
+        if kind.startswith("int") and not isinstance(value, int):
+            raise ConfigurationError(name, f"must be an integer, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigurationError(name, f"must be finite, got {value!r}")
+        return float(value) if kind.startswith("float") else value
+    if f.name == "providers":
+        if isinstance(value, str):
+            value = value.split(",")
+        return _parse_providers(name, value)
+    if not isinstance(value, str):
+        raise ConfigurationError(name, f"must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        if "None" in kind:
+            return None
+        raise ConfigurationError(name, "must not be empty")
+    return value
+
+
+def _check(s: Settings) -> None:
+    for f in fields(s):
+        name = f.metadata["env"]
+        value = getattr(s, f.name)
+        if f.name in _URL_FIELDS and value is not None:
+            _check_url(name, value)
+        if f.name in _POSITIVE_FLOATS and not value > 0:
+            raise ConfigurationError(name, f"must be greater than 0, got {value}")
+        if f.name in _CHOICES and value not in _CHOICES[f.name]:
+            allowed = " or ".join(_CHOICES[f.name])
+            raise ConfigurationError(name, f"must be {allowed}, got {value!r}")
+    _at_least(s, "circuit_fail_max", 1)
+    _at_least(s, "max_retries", 0)
+    _at_least(s, "cache_ttl_seconds", 0)
+    _at_least(s, "cache_stale_seconds", 0)
+    _at_least(s, "cache_maxsize", 1)
+    _at_least(s, "max_response_bytes", 1024)
+    if s.budget_usd is not None:
+        _at_least(s, "budget_usd", 0)
+    if s.max_retries > 10:
+        raise ConfigurationError("SARVANOM_MAX_RETRIES", f"must be at most 10, got {s.max_retries}")
+    if s.redis_url is not None and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError("SARVANOM_REDIS_URL", "must start with redis://, rediss:// or unix://")
+
+
+def _at_least(s: Settings, field_name: str, low: float) -> None:
+    value = getattr(s, field_name)
+    if value < low:
+        env = Settings.__dataclass_fields__[field_name].metadata["env"]
+        raise ConfigurationError(env, f"must be at least {low}, got {value}")
+
+
+def _check_url(name: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            name, f"must be an http:// or https:// URL with a host, got {value!r}"
+        )
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and the loopback ranges (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

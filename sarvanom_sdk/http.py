@@ -87,8 +87,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(raw))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(raw)

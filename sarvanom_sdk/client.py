@@ -1,0 +1,291 @@
+"""The clients: thin shells over one :class:`~sarvanom_sdk.core.Core`.
+
+``SarvanClient`` (scripts, threads) and ``AsyncSarvanClient`` (services) share every
+decision; they differ only in the transport (requests vs aiohttp) and in awaiting.
+Construction reads the settings (environment, ``.env``, keyword overrides) and validates
+them; no network call happens before the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from .clock import Clock
+from .core import PROBE_TIMEOUT, Core
+from .errors import ProviderError
+from .layers.retry import RetryPolicy
+from .runners import adrive, arun, drive, run
+from .settings import Settings
+from .stack import Layer, acompose, compose
+from .types import LLMRequest, LLMResponse, ProviderHealth, StreamChunk
+
+_UNSET: Any = object()
+
+
+def make_request(prompt: str | LLMRequest | None, options: dict[str, Any]) -> LLMRequest:
+    """An LLMRequest from ``complete()``'s arguments (validated; no network)."""
+    given = {k: v for k, v in options.items() if v is not _UNSET}
+    if isinstance(prompt, LLMRequest):
+        return replace(prompt, **given) if given else prompt
+    return LLMRequest(prompt=prompt, **given)
+
+
+class _ClientBase:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        layers: Sequence[Layer] = (),
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Any = None,
+        env_file: str | None = ".env",
+        **overrides: Any,
+    ) -> None:
+        """``settings`` (default: from the environment and ``env_file``), with
+        ``overrides`` (Settings field names, e.g. ``total_timeout=10``) applied."""
+        if settings is None:
+            settings = Settings.from_env(env_file=env_file, **overrides)
+        elif overrides:
+            settings = settings.replace(**overrides)
+        self._core = Core.build(settings, layers=layers, clock=clock, retry=retry)
+        self._transport = transport
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def router(self) -> Any:
+        """The routing machinery (chain, breakers, health); for tools and tests."""
+        return self._core.router
+
+    def get_provider_health(self) -> dict[str, ProviderHealth]:
+        """Each configured provider's health, from the calls made so far."""
+        return self._core.health()
+
+    def available_providers(self) -> list[str]:
+        return self._core.available_providers()
+
+    def health_report(self) -> dict[str, Any]:
+        """The seed's health JSON (status, timestamp, gpu_providers)."""
+        return self._core.health_report(self._core.router.clock.wall())
+
+    def __repr__(self) -> str:
+        chain = " -> ".join(p.value for p in (*self._core.router.chain, "local_stub"))
+        return f"{type(self).__name__}(chain={chain})"
+
+
+class SarvanClient(_ClientBase):
+    """The sync client. Thread-safe; reuse one per process.
+
+    >>> client = SarvanClient()
+    >>> resp = client.complete("What is the capital of France?", max_tokens=100)
+    >>> resp.provider.value, resp.content  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        router = self._core.router
+        self._handler = compose(
+            self._core.layers,
+            lambda request: run(router.complete_flow(request), self._sync_transport()),
+        )
+
+    def _sync_transport(self) -> Any:
+        if self._transport is None:
+            from .transports.requests_transport import RequestsTransport
+
+            self._transport = RequestsTransport(
+                connect_timeout=self.settings.connect_timeout,
+                max_response_bytes=self.settings.max_response_bytes,
+            )
+        return self._transport
+
+    def complete(
+        self,
+        prompt: str | LLMRequest | None = None,
+        *,
+        messages: Any = _UNSET,
+        system: Any = _UNSET,
+        max_tokens: Any = _UNSET,
+        temperature: Any = _UNSET,
+        model: Any = _UNSET,
+        provider: Any = _UNSET,
+        cache: Any = _UNSET,
+        timeout: Any = _UNSET,
+        trace_id: Any = _UNSET,
+    ) -> LLMResponse:
+        """Answer ``prompt`` (or ``messages``) through the chain. Always returns a response
+        (the stub's when no provider answered) unless the request is invalid
+        (:class:`InvalidRequestError`) or strict mode is on (:class:`AllProvidersFailed`)."""
+        request = make_request(prompt, locals())
+        return self._core.finish(request, self._handler(request))
+
+    def stream(self, prompt: str | LLMRequest | None = None, **options: Any) -> SyncStream:
+        """Stream the answer: iterate the returned object for :class:`StreamChunk` values;
+        ``.response`` holds the final :class:`LLMResponse` after the iteration ends."""
+        request = make_request(prompt, options)
+        flow = self._core.router.stream_flow(request)
+        return SyncStream(drive(flow, self._sync_transport()))
+
+    def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:
+        """Health of each configured provider; ``probe=True`` first calls each provider's
+        health endpoint (concurrently, a few seconds at most)."""
+        if probe:
+            targets = self._core.probe_targets()
+            if targets:
+                with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+                    list(pool.map(lambda t: self._probe(*t), targets))
+        return self._core.health()
+
+    def _probe(self, provider: Any, call: Any) -> None:
+        started = time.monotonic()
+        try:
+            reply = self._sync_transport().send(call, PROBE_TIMEOUT)
+        except ProviderError as error:
+            self._core.record_probe(provider, None, error, 0.0)
+            return
+        self._core.record_probe(provider, reply, None, (time.monotonic() - started) * 1000)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self) -> SarvanClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncSarvanClient(_ClientBase):
+    """The async client, for services. One per process; safe across ``asyncio.run()``
+    calls (it makes a new connection pool for each event loop)."""
+
+    def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        if self._transport is None:
+            from .transports.aiohttp_transport import AiohttpTransport
+
+            self._transport = AiohttpTransport(
+                connect_timeout=self.settings.connect_timeout,
+                max_response_bytes=self.settings.max_response_bytes,
+            )
+        router, transport = self._core.router, self._transport
+        self._handler = acompose(
+            self._core.layers, lambda request: arun(router.complete_flow(request), transport)
+        )
+
+    async def complete(
+        self,
+        prompt: str | LLMRequest | None = None,
+        *,
+        messages: Any = _UNSET,
+        system: Any = _UNSET,
+        max_tokens: Any = _UNSET,
+        temperature: Any = _UNSET,
+        model: Any = _UNSET,
+        provider: Any = _UNSET,
+        cache: Any = _UNSET,
+        timeout: Any = _UNSET,
+        trace_id: Any = _UNSET,
+    ) -> LLMResponse:
+        """The async twin of :meth:`SarvanClient.complete` (same arguments and result)."""
+        request = make_request(prompt, locals())
+        return self._core.finish(request, await self._handler(request))
+
+    def stream(self, prompt: str | LLMRequest | None = None, **options: Any) -> AsyncStream:
+        """``async with client.stream(...) as s: async for chunk in s: ...``; then
+        ``s.response``. Leaving the block early closes the provider connection."""
+        request = make_request(prompt, options)
+        return AsyncStream(adrive(self._core.router.stream_flow(request), self._transport))
+
+    async def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:  # type: ignore[override]
+        if probe:
+            targets = self._core.probe_targets()
+            await asyncio.gather(*(self._probe(p, call) for p, call in targets))
+        return self._core.health()
+
+    async def _probe(self, provider: Any, call: Any) -> None:
+        started = time.monotonic()
+        try:
+            reply = await self._transport.send(call, PROBE_TIMEOUT)
+        except ProviderError as error:
+            self._core.record_probe(provider, None, error, 0.0)
+            return
+        self._core.record_probe(provider, reply, None, (time.monotonic() - started) * 1000)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncSarvanClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class SyncStream:
+    """A streamed answer (sync). Iterate once; use as a context manager to close the
+    provider connection when leaving early."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self.response: LLMResponse | None = None
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        for item in self._items:
+            if type(item) is LLMResponse:
+                self.response = item
+            else:
+                yield item
+
+    @property
+    def text(self) -> str:
+        return self.response.content if self.response else ""
+
+    def close(self) -> None:
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> SyncStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStream:
+    """A streamed answer (async). ``async with`` closes it; iterate with ``async for``."""
+
+    def __init__(self, items: AsyncIterator[Any]) -> None:
+        self._items = items
+        self.response: LLMResponse | None = None
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[StreamChunk]:
+        async for item in self._items:
+            if type(item) is LLMResponse:
+                self.response = item
+            else:
+                yield item
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

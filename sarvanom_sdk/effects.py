@@ -1,0 +1,53 @@
+"""The I/O a routing flow asks for. A flow (a generator in :mod:`router`) yields these; a
+runner (:mod:`runners`) performs them with a sync or an async transport and sends back
+the result, or throws the ProviderError that happened. The routing decisions are written
+once; only the runners exist twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .http import HttpCall
+from .types import StreamChunk
+
+
+@dataclass(slots=True)
+class Send:
+    """Send a call and read the whole reply (-> HttpReply) within ``timeout`` seconds."""
+
+    call: HttpCall
+    timeout: float
+
+
+@dataclass(slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """Send a streaming call; wait for the headers (-> byte stream, or HttpReply if not 2xx)."""
+
+    call: HttpCall
+    timeout: float
+
+
+@dataclass(slots=True)
+class Read:
+    """The next bytes of an open stream (b"" at its end) within ``timeout`` seconds."""
+
+    stream: Any
+    timeout: float
+
+
+@dataclass(slots=True)
+class CloseStream:
+    stream: Any
+
+
+@dataclass(slots=True)
+class Emit:
+    """Hand a chunk to the caller of a stream."""
+
+    chunk: StreamChunk

@@ -1,0 +1,147 @@
+"""The response cache: a thread-safe cachetools ``TTLCache`` with a stale window.
+
+Entries live for ``ttl + stale_seconds``: fresh for ``ttl`` (served as a hit), then stale
+(served only when every real provider failed, marked ``stale``, before the stub). Stub
+answers are never stored. The key is a sha256 over a canonical encoding of the provider
+chain and the request's content (model, system, messages, max_tokens, temperature,
+provider pin), so the cache never holds a prompt in its keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..clock import Clock
+from ..types import LLMRequest, LLMResponse
+
+
+def request_key(request: LLMRequest, chain_identity: str) -> str:
+    payload = (
+        chain_identity,
+        request.model,
+        request.system,
+        request.prompt,
+        [(m.role, m.content) for m in request.messages] if request.messages else None,
+        request.max_tokens,
+        request.temperature,
+        request.provider.value if request.provider else None,
+    )
+    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class ResponseCache:
+    def __init__(
+        self, *, ttl: float, stale_seconds: float, maxsize: int, clock: Clock
+    ) -> None:
+        from cachetools import TTLCache
+
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: Any = TTLCache(
+            maxsize=maxsize, ttl=max(ttl + stale_seconds, 1e-9), timer=clock.monotonic
+        )
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    def get_fresh(self, key: str) -> LLMResponse | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and self._clock.monotonic() < entry[0]:
+            self.hits += 1
+            return entry[1]  # type: ignore[no-any-return]
+        self.misses += 1
+        return None
+
+    def get_stale(self, key: str) -> LLMResponse | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry[1]  # type: ignore[no-any-return]
+
+    def put(self, key: str, response: LLMResponse) -> None:
+        fresh_until = self._clock.monotonic() + self.ttl
+        stored = replace(response, attempts=(), trace_id="", cached=False, stale=False)
+        with self._lock:
+            self._entries[key] = (fresh_until, stored)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+def served_from_cache(
+    stored: LLMResponse,
+    request: LLMRequest,
+    *,
+    stale: bool,
+    attempts: Sequence[Any] = (),
+    latency_ms: float = 0.0,
+) -> LLMResponse:
+    """A stored answer as returned to a caller: its own trace id, marked cached/stale."""
+    return replace(
+        stored,
+        cached=True,
+        stale=stale,
+        trace_id=request.trace_id,
+        attempts=tuple(attempts),
+        latency_ms=latency_ms,
+        cost_usd=0.0,
+    )
+
+
+class CacheLayer:
+    """The cache as a layer: a fresh hit skips everything; a real answer is stored; when
+    every real provider failed, a stale answer is served before the stub."""
+
+    def __init__(self, cache: ResponseCache, key_of: Any, stub: Any) -> None:
+        self._cache = cache
+        self._key_of = key_of  # Router.cache_key
+        self._stub = stub  # the ProviderName of the stub
+
+    def handle(self, request: LLMRequest, call_next: Any) -> LLMResponse:
+        key = self._key_of(request)
+        if key is None:
+            return call_next(request)  # type: ignore[no-any-return]
+        hit = self._cache.get_fresh(key)
+        if hit is not None:
+            return served_from_cache(hit, request, stale=False)
+        return self._settle(key, request, call_next(request))
+
+    async def handle_async(self, request: LLMRequest, call_next: Any) -> LLMResponse:
+        key = self._key_of(request)
+        if key is None:
+            return await call_next(request)  # type: ignore[no-any-return]
+        hit = self._cache.get_fresh(key)
+        if hit is not None:
+            return served_from_cache(hit, request, stale=False)
+        return self._settle(key, request, await call_next(request))
+
+    def _settle(self, key: str, request: LLMRequest, response: LLMResponse) -> LLMResponse:
+        if response.success:
+            self._cache.put(key, response)
+            return response
+        if response.provider is self._stub:
+            stale = self._cache.get_stale(key)
+            if stale is not None:
+                return served_from_cache(
+                    stale,
+                    request,
+                    stale=True,
+                    attempts=response.attempts[:-1],
+                    latency_ms=response.latency_ms,
+                )
+        return response

@@ -1,0 +1,385 @@
+"""Routing: the deadline, the free-first fallback over the chain, and per provider the cost
+gate, retry, circuit breaker and attempt timeout — written once, as flows.
+
+A flow is a generator that decides and yields the I/O it needs (:mod:`effects`); a runner
+(:mod:`runners`) performs it with the sync or the async transport. So both clients share
+every decision, and the only code that exists twice is the runner's dispatch.
+
+``complete_flow``: for each provider in the chain, free first — skip it (with the reason
+in the trail) when the cost gate or its breaker says so; otherwise call it with an attempt
+timeout of ``min(LLM_TIMEOUT_SECONDS, what is left of the total deadline)``, retry once for
+transient failures when time allows, and return the first real answer. When every provider
+failed, the local stub answers (a stale cached answer is preferred by the cache layer).
+
+``stream_flow``: the same, but a provider is committed to only when its first content
+arrives within the first-token timeout; before that, a failure or silence moves on to the
+next provider, unseen by the caller. After the commit a failure ends the stream with
+:class:`~sarvanom_sdk.errors.StreamInterrupted` carrying the text so far — never a clean end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .chain import not_in_chain_reason
+from .clock import Clock
+from .effects import CloseStream, Emit, OpenStream, Read, Send, Sleep
+from .errors import (
+    AllProvidersFailed,
+    BadResponseError,
+    ProviderError,
+    ProviderTimeout,
+    StreamInterrupted,
+)
+from .health import HealthRegistry
+from .http import HttpReply
+from .layers.breaker import ProviderCircuit
+from .layers.cache import ResponseCache, request_key, served_from_cache
+from .layers.cost import CostGate
+from .layers.retry import RetryPolicy
+from .providers.base import Completion, ProviderAdapter, StreamEvent
+from .providers.stub import STUB_MODEL, failure_summary, stub_text
+from .settings import Settings
+from .types import (
+    Attempt,
+    AttemptOutcome,
+    LLMRequest,
+    LLMResponse,
+    ProviderName,
+    StreamChunk,
+)
+
+logger = logging.getLogger("sarvanom_sdk")
+
+Observer = Callable[[Attempt, LLMRequest], None]
+FlowGen = Generator[Any, Any, Any]
+_STUB = ProviderName.LOCAL_STUB
+
+
+@dataclass(slots=True)
+class _OpenedStream:
+    """A provider stream after its first content: the rest is read by the flow."""
+
+    stream: Any
+    decoder: Any
+    events: list[StreamEvent]
+
+
+class Router:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        chain: Sequence[ProviderName],
+        adapters: Mapping[ProviderName, ProviderAdapter],
+        circuits: Mapping[ProviderName, ProviderCircuit],
+        health: HealthRegistry,
+        gate: CostGate,
+        retry: RetryPolicy,
+        cache: ResponseCache,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.chain = tuple(p for p in chain if p is not _STUB)
+        self.adapters = adapters
+        self.circuits = circuits
+        self.health = health
+        self.gate = gate
+        self.retry = retry
+        self.cache = cache
+        self.clock = clock
+        self.observers: list[Observer] = []
+        self.chain_identity = "|".join(
+            f"{p.value}={adapters[p].default_model}" for p in self.chain
+        )
+
+    # -- flows --------------------------------------------------------------------------
+    def complete_flow(self, request: LLMRequest) -> FlowGen:
+        started = self.clock.monotonic()
+        trail: list[Attempt] = []
+        routed = yield from self._route(request, started, trail, self._complete_attempt)
+        if routed is None:
+            return self.stub_response(request, trail, started)
+        provider, completion = routed
+        return self._respond(request, provider, completion, trail, started)
+
+    def stream_flow(self, request: LLMRequest) -> FlowGen:
+        started = self.clock.monotonic()
+        key = self.cache_key(request)
+        if key is not None:
+            hit = self.cache.get_fresh(key)
+            if hit is not None:
+                yield Emit(StreamChunk(hit.content, hit.reasoning or "", hit.provider))
+                return served_from_cache(hit, request, stale=False, latency_ms=self._ms(started))
+        trail: list[Attempt] = []
+        routed = yield from self._route(request, started, trail, self._stream_attempt)
+        if routed is None:
+            fallback = self.fallback_response(request, trail, started, key)
+            if fallback.provider is _STUB and not self._stub_allowed(request):
+                raise AllProvidersFailed(trail[:-1], request.trace_id)
+            yield Emit(StreamChunk(fallback.content, fallback.reasoning or "", fallback.provider))
+            return fallback
+        provider, opened = routed
+        text: list[str] = []
+        reasoning: list[str] = []
+        final: StreamEvent | None = None
+        events = opened.events
+        idle = request.timeout or self.settings.total_timeout
+        try:
+            while True:
+                for event in events:
+                    if event.text or event.reasoning:
+                        text.append(event.text)
+                        reasoning.append(event.reasoning)
+                        yield Emit(StreamChunk(event.text, event.reasoning, provider))
+                    if event.done:
+                        final = event
+                if final is not None:
+                    break
+                data = yield Read(opened.stream, idle)
+                events = opened.decoder.feed(data) if data else opened.decoder.close()
+                if not data and not any(e.done for e in events):
+                    raise BadResponseError("stream ended without its terminator")
+        except ProviderError as error:
+            yield CloseStream(opened.stream)
+            partial = "".join(text)
+            reason = f"stream cut after {len(partial)} chars: {error.reason}"
+            self._record_failure(provider, error, reason, 0.0, request, trail)
+            raise StreamInterrupted(
+                f"the stream from {provider.value} failed after it began: {error.reason}",
+                partial,
+                trail,
+                request.trace_id,
+            ) from error
+        yield CloseStream(opened.stream)
+        completion = Completion(
+            content="".join(text),
+            model=final.model,
+            usage=final.usage,
+            reasoning="".join(reasoning) or None,
+            finish_reason=final.finish_reason,
+        )
+        response = self._respond(request, provider, completion, trail, started)
+        if key is not None:
+            self.cache.put(key, response)
+        return response
+
+    # -- one attempt per protocol -------------------------------------------------------
+    def _complete_attempt(
+        self, adapter: ProviderAdapter, request: LLMRequest, timeout: float
+    ) -> FlowGen:
+        reply = yield Send(adapter.build(request), timeout)
+        return adapter.parse(reply)
+
+    def _stream_attempt(
+        self, adapter: ProviderAdapter, request: LLMRequest, timeout: float
+    ) -> FlowGen:
+        limit = min(timeout, self.settings.first_token_timeout)
+        first_by = self.clock.monotonic() + limit
+        opened = yield OpenStream(adapter.build(request, stream=True), limit)
+        if type(opened) is HttpReply:
+            adapter.parse(opened)  # raises the provider's error for its status
+            raise BadResponseError("not a stream", status=opened.status)
+        try:
+            decoder = adapter.stream_decoder()
+            events: list[StreamEvent] = []
+            while not any(e.text or e.reasoning or e.done for e in events):
+                left = first_by - self.clock.monotonic()
+                if left <= 0:
+                    raise ProviderTimeout(f"no first token within {limit:.1f}s")
+                data = yield Read(opened, left)
+                events = decoder.feed(data) if data else decoder.close()
+                if not data and not events:
+                    raise BadResponseError("stream ended before any content")
+        except ProviderError:
+            yield CloseStream(opened)
+            raise
+        return _OpenedStream(opened, decoder, events)
+
+    # -- the fallback loop --------------------------------------------------------------
+    def _route(
+        self,
+        request: LLMRequest,
+        started: float,
+        trail: list[Attempt],
+        attempt: Callable[[ProviderAdapter, LLMRequest, float], FlowGen],
+    ) -> FlowGen:
+        """Try the candidates in order; return (provider, attempt result) or None."""
+        deadline = started + (request.timeout or self.settings.total_timeout)
+        for provider in self._candidates(request, trail):
+            adapter = self.adapters[provider]
+            retries = 0
+            while True:
+                ticket = self._admit(provider, adapter, request, trail)
+                if ticket is None:
+                    break
+                circuit = self.circuits[provider]
+                remaining = deadline - self.clock.monotonic()
+                if remaining <= 0.001:
+                    circuit.release(ticket)
+                    self._note(provider, AttemptOutcome.SKIPPED, "total deadline reached", request, trail)
+                    return None
+                begun = self.clock.monotonic()
+                try:
+                    result = yield from attempt(
+                        adapter, request, min(self.settings.attempt_timeout, remaining)
+                    )
+                except ProviderError as error:
+                    latency = self._ms(begun)
+                    circuit.record_failure(ticket, error)
+                    self._record_failure(provider, error, error.reason, latency, request, trail)
+                    wait = self.retry.delay(retries, error, deadline - self.clock.monotonic())
+                    if wait is None:
+                        break
+                    retries += 1
+                    if wait > 0:
+                        yield Sleep(wait)
+                    continue
+                except BaseException:
+                    circuit.release(ticket)  # cancelled or closed: no outcome to count
+                    raise
+                latency = self._ms(begun)
+                circuit.record_success(ticket)
+                self.health.record_success(provider, latency)
+                self._note(provider, AttemptOutcome.OK, "answered", request, trail, latency)
+                return provider, result
+        return None
+
+    def _candidates(self, request: LLMRequest, trail: list[Attempt]) -> tuple[ProviderName, ...]:
+        pinned = request.provider
+        if pinned is None:
+            return self.chain
+        if pinned is _STUB:
+            return ()
+        if pinned in self.chain:
+            return (pinned,)
+        reason = not_in_chain_reason(pinned, self.settings)
+        self._note(pinned, AttemptOutcome.SKIPPED, reason, request, trail)
+        return ()
+
+    def _admit(
+        self,
+        provider: ProviderName,
+        adapter: ProviderAdapter,
+        request: LLMRequest,
+        trail: list[Attempt],
+    ) -> int | None:
+        refusal = self.gate.refuse(provider, request.model or adapter.default_model, request)
+        if refusal is None:
+            ticket = self.circuits[provider].admit()
+            if type(ticket) is int:
+                return ticket
+            refusal = str(ticket)
+        self._note(provider, AttemptOutcome.SKIPPED, refusal, request, trail)
+        return None
+
+    # -- answers ------------------------------------------------------------------------
+    def _respond(
+        self,
+        request: LLMRequest,
+        provider: ProviderName,
+        completion: Completion,
+        trail: list[Attempt],
+        started: float,
+    ) -> LLMResponse:
+        adapter = self.adapters[provider]
+        priced_model = request.model or adapter.default_model
+        return LLMResponse(
+            success=True,
+            provider=provider,
+            content=completion.content,
+            model=completion.model or priced_model,
+            latency_ms=self._ms(started),
+            usage=completion.usage,
+            cost_usd=self.gate.book(provider, priced_model, completion.usage),
+            trace_id=request.trace_id,
+            attempts=tuple(trail),
+            reasoning=completion.reasoning,
+            finish_reason=completion.finish_reason,
+        )
+
+    def stub_response(
+        self, request: LLMRequest, trail: list[Attempt], started: float
+    ) -> LLMResponse:
+        self._note(_STUB, AttemptOutcome.OK, "last resort", request, trail)
+        failed = trail[:-1]
+        return LLMResponse(
+            success=False,
+            provider=_STUB,
+            content=stub_text(failed),
+            error_message=failure_summary(failed),
+            model=STUB_MODEL,
+            latency_ms=self._ms(started),
+            trace_id=request.trace_id,
+            attempts=tuple(trail),
+        )
+
+    def fallback_response(
+        self, request: LLMRequest, trail: list[Attempt], started: float, key: str | None
+    ) -> LLMResponse:
+        """A stale cached answer if there is one, else the stub's."""
+        stale = self.cache.get_stale(key) if key is not None else None
+        if stale is not None:
+            return served_from_cache(
+                stale, request, stale=True, attempts=trail, latency_ms=self._ms(started)
+            )
+        return self.stub_response(request, trail, started)
+
+    def cache_key(self, request: LLMRequest) -> str | None:
+        """The request's cache key, or None when it is not to be cached."""
+        if not (request.cache and self.cache.enabled) or request.provider is _STUB:
+            return None
+        return request_key(request, self.chain_identity)
+
+    def _stub_allowed(self, request: LLMRequest) -> bool:
+        return self.settings.fallback_to_stub or request.provider is _STUB
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _record_failure(
+        self,
+        provider: ProviderName,
+        error: ProviderError,
+        reason: str,
+        latency_ms: float,
+        request: LLMRequest,
+        trail: list[Attempt],
+    ) -> None:
+        self.health.record_failure(provider, reason)
+        self._note(provider, AttemptOutcome.FAILED, reason, request, trail, latency_ms, error.status)
+
+    def _note(
+        self,
+        provider: ProviderName,
+        outcome: AttemptOutcome,
+        reason: str,
+        request: LLMRequest,
+        trail: list[Attempt],
+        latency_ms: float = 0.0,
+        status: int | None = None,
+    ) -> None:
+        attempt = Attempt(provider, outcome, reason, latency_ms, status)
+        trail.append(attempt)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "%s %s (%s) %.1f ms",
+                provider.value,
+                outcome.value,
+                reason,
+                latency_ms,
+                extra={
+                    "provider": provider.value,
+                    "outcome": outcome.value,
+                    "reason": reason,
+                    "latency_ms": round(latency_ms, 3),
+                    "status": status,
+                    "trace_id": request.trace_id,
+                },
+            )
+        for observer in self.observers:
+            observer(attempt, request)
+
+    def _ms(self, since: float) -> float:
+        return (self.clock.monotonic() - since) * 1000.0

@@ -1,0 +1,124 @@
+"""Runners: perform a flow's effects with a transport. The only sync/async twins.
+
+A driver runs a flow to its end, yielding each :class:`~sarvanom_sdk.types.StreamChunk`
+the flow emits and, last, the flow's :class:`~sarvanom_sdk.types.LLMResponse`. Streams
+the flow opened and did not close are closed when the driver stops for any reason
+(including a caller leaving a stream early, or cancellation), and the flow is closed so it
+can give back a breaker admission without counting an outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import Any
+
+from .effects import CloseStream, Emit, OpenStream, Read, Send, Sleep
+from .errors import ProviderError
+from .transports.base import AsyncTransport, SyncTransport
+from .types import LLMResponse, StreamChunk
+
+Flow = Generator[Any, Any, LLMResponse]
+Item = StreamChunk | LLMResponse
+
+
+def drive(
+    flow: Flow, transport: SyncTransport, sleep: Callable[[float], Any] = time.sleep
+) -> Iterator[Item]:
+    streams: list[Any] = []
+    result: Any = None
+    error: ProviderError | None = None
+    try:
+        while True:
+            try:
+                effect = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                yield stop.value
+                return
+            result, error = None, None
+            kind = type(effect)
+            try:
+                if kind is Send:
+                    result = transport.send(effect.call, effect.timeout)
+                elif kind is Read:
+                    result = effect.stream.read(effect.timeout)
+                elif kind is Emit:
+                    yield effect.chunk
+                elif kind is OpenStream:
+                    result = transport.open_stream(effect.call, effect.timeout)
+                    if hasattr(result, "read"):
+                        streams.append(result)
+                elif kind is CloseStream:
+                    _forget(streams, effect.stream).close()
+                elif kind is Sleep:
+                    sleep(effect.seconds)
+            except ProviderError as exc:
+                error = exc
+    finally:
+        flow.close()
+        for stream in streams:
+            stream.close()
+
+
+async def adrive(
+    flow: Flow,
+    transport: AsyncTransport,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> AsyncIterator[Item]:
+    streams: list[Any] = []
+    result: Any = None
+    error: ProviderError | None = None
+    try:
+        while True:
+            try:
+                effect = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                yield stop.value
+                return
+            result, error = None, None
+            kind = type(effect)
+            try:
+                if kind is Send:
+                    result = await transport.send(effect.call, effect.timeout)
+                elif kind is Read:
+                    result = await effect.stream.read(effect.timeout)
+                elif kind is Emit:
+                    yield effect.chunk
+                elif kind is OpenStream:
+                    result = await transport.open_stream(effect.call, effect.timeout)
+                    if hasattr(result, "read"):
+                        streams.append(result)
+                elif kind is CloseStream:
+                    await _forget(streams, effect.stream).close()
+                elif kind is Sleep:
+                    await sleep(effect.seconds)
+            except ProviderError as exc:
+                error = exc
+    finally:
+        flow.close()
+        for stream in streams:
+            await stream.close()
+
+
+def run(
+    flow: Flow, transport: SyncTransport, sleep: Callable[[float], Any] = time.sleep
+) -> LLMResponse:
+    """Run a flow that emits nothing (``complete``) to its response (the last item)."""
+    item: Any = None
+    for item in drive(flow, transport, sleep):  # noqa: B007
+        pass
+    return item  # type: ignore[no-any-return]
+
+
+async def arun(flow: Flow, transport: AsyncTransport) -> LLMResponse:
+    item: Any = None
+    async for item in adrive(flow, transport):  # noqa: B007
+        pass
+    return item  # type: ignore[no-any-return]
+
+
+def _forget(streams: list[Any], stream: Any) -> Any:
+    if stream in streams:
+        streams.remove(stream)
+    return stream

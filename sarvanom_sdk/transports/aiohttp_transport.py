@@ -1,0 +1,165 @@
+"""The async transport: one lazily created ``aiohttp.ClientSession`` per event loop.
+
+A session cannot cross event loops, so when the client is used under a new loop (a second
+``asyncio.run()``) a new session is made there. Whole replies are bounded by aiohttp's
+``ClientTimeout(total=...)``; streamed reads by a per-read timeout set by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from ..errors import ProviderConnectionError, ProviderTimeout, ResponseTooLarge
+from ..http import HttpCall, HttpReply, lower_headers
+
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:  # pragma: no cover - Python 3.10
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def _timeout(seconds: float) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise TimeoutError from None
+        finally:
+            handle.cancel()
+
+
+class AiohttpTransport:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        max_response_bytes: int = 8 * 1024 * 1024,
+        limit: int = 256,
+    ) -> None:
+        self._connect_timeout = connect_timeout
+        self._max_bytes = max_response_bytes
+        self._limit = limit
+        self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aiohttp: Any = None
+
+    def _session_for_loop(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop or self._session.closed:
+            if self._aiohttp is None:
+                import aiohttp
+
+                self._aiohttp = aiohttp
+            aiohttp = self._aiohttp
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._limit),
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
+                auto_decompress=True,
+            )
+            self._loop = loop
+        return self._session
+
+    async def send(self, call: HttpCall, timeout: float) -> HttpReply:
+        session = self._session_for_loop()
+        try:
+            async with _timeout(timeout), session.request(
+                call.method,
+                call.url,
+                headers=call.headers,
+                data=call.body_bytes(),
+                allow_redirects=False,
+            ) as response:
+                body = await _read_all(response, self._max_bytes)
+                return HttpReply(response.status, lower_headers(response.headers.items()), body)
+        except TimeoutError:
+            raise ProviderTimeout(f"no complete reply within {timeout:.1f}s") from None
+        except self._aiohttp.ClientError as err:
+            raise ProviderConnectionError(_describe(err)) from None
+
+    async def open_stream(self, call: HttpCall, timeout: float) -> AiohttpByteStream | HttpReply:
+        session = self._session_for_loop()
+        try:
+            async with _timeout(timeout):
+                response = await session.request(
+                    call.method,
+                    call.url,
+                    headers=call.headers,
+                    data=call.body_bytes(),
+                    allow_redirects=False,
+                )
+                if not 200 <= response.status < 300:
+                    try:
+                        body = await _read_all(response, self._max_bytes)
+                    finally:
+                        response.release()
+                    return HttpReply(response.status, lower_headers(response.headers.items()), body)
+        except TimeoutError:
+            raise ProviderTimeout(f"no response headers within {timeout:.1f}s") from None
+        except self._aiohttp.ClientError as err:
+            raise ProviderConnectionError(_describe(err)) from None
+        return AiohttpByteStream(response, self._max_bytes, self._aiohttp.ClientError)
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            try:
+                await session.close()
+            except RuntimeError:  # its loop is gone (used under an earlier asyncio.run)
+                pass
+
+
+class AiohttpByteStream:
+    def __init__(self, response: Any, max_bytes: int, client_error: type[Exception]) -> None:
+        self._response = response
+        self.status: int = response.status
+        self.headers: dict[str, str] = lower_headers(response.headers.items())
+        self._left = max_bytes
+        self._client_error = client_error
+
+    async def read(self, timeout: float) -> bytes:
+        try:
+            async with _timeout(timeout):
+                data = await self._response.content.readany()
+        except TimeoutError:
+            raise ProviderTimeout(f"no data for {timeout:.1f}s") from None
+        except self._client_error as err:
+            raise ProviderConnectionError(f"connection lost while reading: {_describe(err)}") from None
+        self._left -= len(data)
+        if self._left < 0:
+            raise ResponseTooLarge("stream passed the response size limit")
+        return bytes(data)
+
+    async def close(self) -> None:
+        self._response.close()
+
+
+async def _read_all(response: Any, max_bytes: int) -> bytes:
+    length = response.content_length
+    if length is not None and length > max_bytes:
+        raise ResponseTooLarge(f"body of {length} bytes passes the {max_bytes}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        data = await response.content.readany()
+        if not data:
+            return b"".join(chunks)
+        size += len(data)
+        if size > max_bytes:
+            raise ResponseTooLarge(f"body passes the {max_bytes}-byte limit")
+        chunks.append(data)
+
+
+def _describe(err: BaseException) -> str:
+    """A short, key-free description of an aiohttp error (no URL query, no headers)."""
+    name = type(err).__name__
+    os_error = getattr(err, "os_error", None)
+    if os_error is not None and getattr(os_error, "strerror", None):
+        return f"{name}: {os_error.strerror.lower()}"
+    text = str(err).split(" [", 1)[0]
+    if "payload" in text.lower() or "not completed" in text.lower():
+        return "connection closed before the body was complete"
+    return name

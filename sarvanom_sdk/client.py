@@ -8,10 +8,8 @@ them; no network call happens before the first request.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -29,7 +27,9 @@ _UNSET: Any = object()
 
 def make_request(prompt: str | LLMRequest | None, options: dict[str, Any]) -> LLMRequest:
     """An LLMRequest from ``complete()``'s arguments (validated; no network)."""
-    given = {k: v for k, v in options.items() if v is not _UNSET}
+    given = {
+        k: v for k, v in options.items() if v is not _UNSET and k not in ("self", "prompt")
+    }
     if isinstance(prompt, LLMRequest):
         return replace(prompt, **given) if given else prompt
     return LLMRequest(prompt=prompt, **given)
@@ -77,7 +77,7 @@ class _ClientBase:
         return self._core.health_report(self._core.router.clock.wall())
 
     def __repr__(self) -> str:
-        chain = " -> ".join(p.value for p in (*self._core.router.chain, "local_stub"))
+        chain = " -> ".join([*(p.value for p in self._core.router.chain), "local_stub"])
         return f"{type(self).__name__}(chain={chain})"
 
 
@@ -140,6 +140,8 @@ class SarvanClient(_ClientBase):
         if probe:
             targets = self._core.probe_targets()
             if targets:
+                from concurrent.futures import ThreadPoolExecutor
+
                 with ThreadPoolExecutor(max_workers=len(targets)) as pool:
                     list(pool.map(lambda t: self._probe(*t), targets))
         return self._core.health()
@@ -208,6 +210,8 @@ class AsyncSarvanClient(_ClientBase):
 
     async def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:  # type: ignore[override]
         if probe:
+            import asyncio
+
             targets = self._core.probe_targets()
             await asyncio.gather(*(self._probe(p, call) for p, call in targets))
         return self._core.health()

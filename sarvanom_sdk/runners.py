@@ -9,7 +9,6 @@ can give back a breaker admission without counting an outcome.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
@@ -64,8 +63,10 @@ def drive(
 async def adrive(
     flow: Flow,
     transport: AsyncTransport,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[Item]:
+    if sleep is None:
+        from asyncio import sleep
     streams: list[Any] = []
     result: Any = None
     error: ProviderError | None = None

@@ -30,6 +30,6 @@ def failure_summary(attempts: Sequence[Attempt]) -> str:
 def stub_text(attempts: Sequence[Attempt]) -> str:
     return (
         "[sarvanom local_stub] This is not a model's answer: "
-        + failure_summary(attempts)
+        + failure_summary(attempts).rstrip(".")
         + "."
     )

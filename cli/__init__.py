@@ -1,0 +1,1 @@
+"""The `sarvanom` command line (installed as the `sarvanom_cli` package)."""

@@ -1,0 +1,5 @@
+"""``python -m sarvanom_sdk``: the ``sarvanom`` command line."""
+
+from sarvanom_cli.main import main
+
+main()

@@ -8,6 +8,8 @@ A session cannot cross event loops, so when the client is used under a new loop 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 from typing import Any
 
@@ -106,10 +108,8 @@ class AiohttpTransport:
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:
-            try:
+            with contextlib.suppress(RuntimeError):  # its loop is gone (an earlier run)
                 await session.close()
-            except RuntimeError:  # its loop is gone (used under an earlier asyncio.run)
-                pass
 
 
 class AiohttpByteStream:
@@ -127,7 +127,8 @@ class AiohttpByteStream:
         except TimeoutError:
             raise ProviderTimeout(f"no data for {timeout:.1f}s") from None
         except self._client_error as err:
-            raise ProviderConnectionError(f"connection lost while reading: {_describe(err)}") from None
+            reason = f"connection lost while reading: {_describe(err)}"
+            raise ProviderConnectionError(reason) from None
         self._left -= len(data)
         if self._left < 0:
             raise ResponseTooLarge("stream passed the response size limit")
@@ -157,8 +158,8 @@ def _describe(err: BaseException) -> str:
     """A short, key-free description of an aiohttp error (no URL query, no headers)."""
     name = type(err).__name__
     os_error = getattr(err, "os_error", None)
-    if os_error is not None and getattr(os_error, "strerror", None):
-        return f"{name}: {os_error.strerror.lower()}"
+    if os_error is not None and getattr(os_error, "errno", None):
+        return os.strerror(os_error.errno).lower()
     text = str(err).split(" [", 1)[0]
     if "payload" in text.lower() or "not completed" in text.lower():
         return "connection closed before the body was complete"

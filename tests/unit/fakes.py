@@ -12,17 +12,17 @@ from typing import Any
 
 from sarvanom_sdk.clock import FakeClock
 from sarvanom_sdk.errors import BadResponseError, ProviderError, ProviderTimeout, error_for_status
+from sarvanom_sdk.health import HealthRegistry
 from sarvanom_sdk.http import HttpCall, HttpReply, parse_retry_after
 from sarvanom_sdk.layers.breaker import ProviderCircuit
 from sarvanom_sdk.layers.cache import CacheLayer, ResponseCache
 from sarvanom_sdk.layers.cost import BudgetLedger, CostGate
 from sarvanom_sdk.layers.retry import RetryPolicy
-from sarvanom_sdk.health import HealthRegistry
 from sarvanom_sdk.providers.base import Completion, StreamEvent
 from sarvanom_sdk.router import Router
+from sarvanom_sdk.runners import run
 from sarvanom_sdk.settings import Settings
 from sarvanom_sdk.stack import compose
-from sarvanom_sdk.runners import run
 from sarvanom_sdk.types import PAID_PROVIDERS, LLMRequest, ProviderName, Usage
 
 HANG = "hang"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fakes import HANG, Harness, reply
+
 from sarvanom_sdk.errors import ProviderConnectionError, RateLimited, ServerError
 from sarvanom_sdk.layers.breaker import TRIAL
 from sarvanom_sdk.types import AttemptOutcome, ProviderName

@@ -4,8 +4,8 @@ explicit error after it, first-token timeout, cache."""
 from __future__ import annotations
 
 import pytest
-
 from fakes import HANG, Harness, reply
+
 from sarvanom_sdk.errors import AllProvidersFailed, ProviderConnectionError, StreamInterrupted
 from sarvanom_sdk.runners import drive
 from sarvanom_sdk.types import AttemptOutcome, LLMRequest, LLMResponse, ProviderName

@@ -1,0 +1,194 @@
+"""Anthropic's Messages API.
+
+Wire (POST ``{base}/v1/messages``; ``x-api-key``, ``anthropic-version: 2023-06-01``)::
+
+    {"model", "max_tokens", "messages": [user/assistant only], "temperature",
+     "system"?: every system text joined, "stream"?: true}
+
+System text (``request.system`` first, then any ``system`` messages, in order, joined by a
+blank line) goes to the top-level ``system`` string: the Messages API has no system role.
+``temperature`` is capped at 1.0, the top of Anthropic's range (the SDK accepts up to 2).
+
+Reply: ``content[]`` text blocks joined (``thinking`` blocks kept apart as reasoning),
+``usage.input_tokens``/``output_tokens``, ``stop_reason``. Errors are
+``{"type": "error", "error": {"type", "message"}}``; 529 (overloaded) is a ServerError.
+
+Health: ``GET {base}/v1/models`` with the key's headers (lists models; costs nothing).
+
+Stream: SSE events ``message_start`` (model, input tokens), ``content_block_delta``
+(``text_delta`` -> text, ``thinking_delta`` -> reasoning), ``message_delta`` (output tokens,
+stop reason), ``message_stop`` (the terminator); ``ping`` and unknown events are ignored.
+An ``error`` event raises: ``overloaded_error`` a ServerError with status 529,
+``rate_limit_error`` :class:`RateLimited`, anything else a ServerError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..http import HttpCall, HttpReply
+from ..settings import Settings
+from ..streaming import SSEEvent
+from ..types import LLMRequest, ProviderName, Usage
+from .base import Completion, StreamEvent
+from .openai import (
+    SSEStreamDecoder,
+    WireAdapter,
+    as_dict,
+    as_str,
+    load_event_json,
+    reported_error,
+    usage_from,
+)
+
+__all__ = ["AnthropicAdapter", "AnthropicStreamDecoder"]
+
+API_VERSION = "2023-06-01"
+MAX_TEMPERATURE = 1.0
+#: Stream error types and the HTTP status each stands for (others: a plain ServerError).
+_STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429}
+
+
+class AnthropicAdapter(WireAdapter):
+    """The Messages API at ``base_url`` (``https://api.anthropic.com``); paid by default."""
+
+    __slots__ = ("_messages_url",)
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        default_model: str,
+        paid: bool = True,
+        name: ProviderName = ProviderName.ANTHROPIC,
+    ) -> None:
+        base = base_url.rstrip("/")
+        key = {"x-api-key": api_key} if api_key else {}
+        super().__init__(
+            name=name,
+            paid=paid,
+            default_model=default_model,
+            secret=api_key,
+            headers={**key, "anthropic-version": API_VERSION},
+            health_url=f"{base}/v1/models",
+        )
+        self._messages_url = f"{base}/v1/messages"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnthropicAdapter:
+        """``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``, ``ANTHROPIC_MODEL``; paid."""
+        return cls(
+            base_url=settings.anthropic_base_url,
+            api_key=settings.anthropic_api_key,
+            default_model=settings.anthropic_model,
+        )
+
+    def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
+        system = [request.system] if request.system else []
+        messages = []
+        for message in request.chat_messages():
+            if message["role"] == "system":
+                system.append(message["content"])
+            else:
+                messages.append(message)
+        body: dict[str, Any] = {
+            "model": request.model or self.default_model,
+            "max_tokens": request.max_tokens,
+            "messages": messages,
+            "temperature": min(request.temperature, MAX_TEMPERATURE),
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        if stream:
+            body["stream"] = True
+        return self._post_call(self._messages_url, body)
+
+    def parse(self, reply: HttpReply) -> Completion:
+        data = self._reply_json(reply)
+        body = as_dict(data)
+        blocks = body.get("content")
+        if not isinstance(blocks, list) or body.get("type", "message") != "message":
+            raise self._no_answer(data, "content", reply)
+        text: list[str] = []
+        thinking: list[str] = []
+        for block in blocks:
+            part = as_dict(block)
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                text.append(part["text"])
+            elif kind == "thinking" and isinstance(part.get("thinking"), str):
+                thinking.append(part["thinking"])
+        return Completion(
+            content="".join(text),
+            model=as_str(body.get("model")),
+            usage=usage_from(body.get("usage"), "input_tokens", "output_tokens"),
+            reasoning="".join(thinking) or None,
+            finish_reason=as_str(body.get("stop_reason")),
+        )
+
+    def stream_decoder(self) -> AnthropicStreamDecoder:
+        return AnthropicStreamDecoder(self._provider, self.secrets)
+
+
+class AnthropicStreamDecoder(SSEStreamDecoder):
+    """Messages API stream events to :class:`StreamEvent`; ``message_stop`` terminates."""
+
+    __slots__ = ("_model", "_input", "_output", "_stop")
+
+    def __init__(self, provider: str, secrets: tuple[str, ...]) -> None:
+        super().__init__(provider, secrets)
+        self._model: str | None = None
+        self._input: int | None = None
+        self._output: int | None = None
+        self._stop: str | None = None
+
+    def _handle(self, frame: SSEEvent, out: list[StreamEvent]) -> None:
+        data = load_event_json(frame.data, self.provider, self.secrets)
+        kind = data.get("type") or frame.event
+        if kind == "content_block_delta":
+            self._delta(as_dict(data.get("delta")), out)
+        elif kind == "message_start":
+            message = as_dict(data.get("message"))
+            self._model = as_str(message.get("model"))
+            self._counts(message.get("usage"))
+        elif kind == "message_delta":
+            self._stop = as_str(as_dict(data.get("delta")).get("stop_reason")) or self._stop
+            self._counts(data.get("usage"))
+        elif kind == "message_stop":
+            self.done = True
+            out.append(
+                StreamEvent(
+                    done=True, usage=self._usage(), finish_reason=self._stop, model=self._model
+                )
+            )
+        elif kind == "error":
+            error_type = as_dict(data.get("error")).get("type")
+            status = _STREAM_ERROR_STATUS.get(error_type) if isinstance(error_type, str) else None
+            raise reported_error(data, self.provider, self.secrets, status)
+
+    @staticmethod
+    def _delta(delta: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = delta.get("text")
+            if isinstance(text, str) and text:
+                out.append(StreamEvent(text=text))
+        elif kind == "thinking_delta":
+            thinking = delta.get("thinking")
+            if isinstance(thinking, str) and thinking:
+                out.append(StreamEvent(reasoning=thinking))
+
+    def _counts(self, usage: Any) -> None:
+        """Take the token counts a usage object holds (message_delta's are cumulative)."""
+        counts = as_dict(usage)
+        if isinstance(counts.get("input_tokens"), int):
+            self._input = counts["input_tokens"]
+        if isinstance(counts.get("output_tokens"), int):
+            self._output = counts["output_tokens"]
+
+    def _usage(self) -> Usage | None:
+        if self._input is None and self._output is None:
+            return None
+        return Usage(self._input or 0, self._output or 0)

@@ -52,7 +52,7 @@ def cli() -> None:
 @click.option("--temperature", type=float, default=0.7, show_default=True)
 @click.option("--provider", help="Pin one provider (e.g. ollama_local).")
 @click.option("--system", help="A system prompt.")
-@click.option("--model", help="Override the provider's model.")
+@click.option("--model", help="Override the pinned provider's model (needs --provider).")
 @click.option("--stream", "stream_", is_flag=True, help="Print tokens as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
 @click.option("--strict", is_flag=True, help=f"Exit {EXIT_NO_PROVIDER} if no real provider answered.")

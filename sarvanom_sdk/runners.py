@@ -66,7 +66,9 @@ async def adrive(
     sleep: Callable[[float], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[Item]:
     if sleep is None:
-        from asyncio import sleep
+        import asyncio
+
+        sleep = asyncio.sleep
     streams: list[Any] = []
     result: Any = None
     error: ProviderError | None = None

@@ -91,6 +91,8 @@ def _messages_from(value: Iterable[Any]) -> tuple[Message, ...]:
     out = []
     for index, item in enumerate(value):
         where = f"messages[{index}]"
+        role: Any
+        content: Any
         if isinstance(item, Message):
             role, content = item.role, item.content
         elif isinstance(item, Mapping):
@@ -119,7 +121,8 @@ class LLMRequest:
 
     Exactly one of ``prompt`` or ``messages`` (a list of ``{"role", "content"}``) is given.
     ``provider`` pins the request to one provider (the stub still answers if it fails,
-    unless strict); ``cache=False`` bypasses the response cache for this request;
+    unless strict); ``model`` overrides the pinned provider's model (it needs a pin, since
+    model names differ between providers); ``cache=False`` bypasses the response cache for this request;
     ``timeout`` overrides the client's total deadline in seconds.
     """
 
@@ -159,10 +162,17 @@ class LLMRequest:
         if not 0 <= temp <= 2:
             raise InvalidRequestError("temperature", f"must be between 0 and 2, got {temp}")
         set_(self, "temperature", float(temp))
-        if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
-            raise InvalidRequestError("model", "must be a non-empty string")
         if self.provider is not None:
             set_(self, "provider", ProviderName.parse(self.provider))
+        if self.model is not None:
+            if not isinstance(self.model, str) or not self.model.strip():
+                raise InvalidRequestError("model", "must be a non-empty string")
+            if self.provider is None:
+                raise InvalidRequestError(
+                    "model",
+                    "a model override needs a provider pin (provider=...): model names "
+                    "differ between providers",
+                )
         if self.timeout is not None and (
             isinstance(self.timeout, bool)
             or not isinstance(self.timeout, (int, float))

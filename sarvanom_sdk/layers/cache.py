@@ -66,7 +66,7 @@ class ResponseCache:
     def get_stale(self, key: str) -> LLMResponse | None:
         with self._lock:
             entry = self._entries.get(key)
-        return None if entry is None else entry[1]  # type: ignore[no-any-return]
+        return None if entry is None else entry[1]
 
     def put(self, key: str, response: LLMResponse) -> None:
         fresh_until = self._clock.monotonic() + self.ttl

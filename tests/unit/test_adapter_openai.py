@@ -152,7 +152,7 @@ def test_golden_stream_call_asks_for_usage() -> None:
 
 
 def test_messages_keep_their_order_and_roles() -> None:
-    body = h.call_body(ADAPTER.build(h.request(messages=h.CHAT, model="gpt-4o")))
+    body = h.call_body(ADAPTER.build(h.request(messages=h.CHAT, model="gpt-4o", provider="openai")))
     assert body["messages"] == list(h.CHAT)
     assert body["model"] == "gpt-4o"
 

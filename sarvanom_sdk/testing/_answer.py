@@ -1,0 +1,159 @@
+"""What the emulator says: prompt extraction, the answer text, token counts and ids.
+
+Pure functions and small values, no I/O. Every protocol module turns an :class:`Answer`
+into its own wire format.
+
+The answer is deterministic: ``"Emulated <provider> answer to: <first 40 chars of the
+prompt>"`` unless the emulator was given ``reply_text`` (a string, or a callable taking
+``(provider, prompt)``). Token counts are whitespace-separated words, at least 1 for a
+non-empty text. A request's token limit (``max_tokens``, ``num_predict``,
+``max_new_tokens``...) truncates the answer to that many words, which the protocols report
+as ``length`` / ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ReplyText = str | Callable[[str, str], str] | None
+
+PROMPT_PREVIEW_CHARS = 40
+OVERSIZED_PIECE_BYTES = 4096
+_FILLER = "lorem ipsum dolor sit amet consectetur adipiscing elit "
+_WORD = re.compile(r"\S+\s*")
+_ID_SAFE = str.maketrans("-_", "xQ")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSettings:
+    """How answers are made; the emulator holds one, a fault may swap in another."""
+
+    reply_text: ReplyText = None
+    stream_chunks: int = 4
+    honor_max_tokens: bool = True
+
+    def oversized(self, n_bytes: int) -> AnswerSettings:
+        """Settings whose answers are at least ``n_bytes`` long and stream in ~4 KiB pieces."""
+        text = (_FILLER * (n_bytes // len(_FILLER) + 1))[:n_bytes]
+        chunks = max(self.stream_chunks, -(-n_bytes // OVERSIZED_PIECE_BYTES))
+        return AnswerSettings(reply_text=text, stream_chunks=chunks, honor_max_tokens=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One reply's text, its streaming pieces (``"".join(pieces) == text``) and counts."""
+
+    text: str
+    pieces: tuple[str, ...]
+    prompt_tokens: int
+    completion_tokens: int
+    truncated: bool
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def compose(
+    provider: str,
+    prompt: str,
+    input_text: str,
+    max_tokens: Any,
+    settings: AnswerSettings,
+) -> Answer:
+    """The answer to ``prompt``; ``input_text`` is everything sent, for the prompt count."""
+    reply = settings.reply_text
+    if reply is None:
+        text = f"Emulated {provider} answer to: {prompt[:PROMPT_PREVIEW_CHARS]}"
+    elif isinstance(reply, str):
+        text = reply
+    else:
+        text = reply(provider, prompt)
+    words = _words(text)
+    truncated = False
+    limit = max_tokens if settings.honor_max_tokens else None
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < len(words):
+        words = words[:limit]
+        words[-1] = words[-1].rstrip()
+        text = "".join(words)
+        truncated = True
+    return Answer(
+        text=text,
+        pieces=_split(words, settings.stream_chunks),
+        prompt_tokens=count_tokens(input_text),
+        completion_tokens=len(words),
+        truncated=truncated,
+    )
+
+
+def count_tokens(text: str) -> int:
+    """Words standing in for tokens: plausible, deterministic and cheap."""
+    return len(text.split())
+
+
+def text_of(content: Any) -> str:
+    """The text of a message ``content``: a string, or a list of blocks with ``text``."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            block["text"]
+            for block in content
+            if isinstance(block, Mapping) and isinstance(block.get("text"), str)
+        )
+    return ""
+
+
+def last_user_text(messages: Any) -> str:
+    """The prompt of a chat request: the last ``user`` message's text ("" if none)."""
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, Mapping) and message.get("role") == "user":
+                return text_of(message.get("content"))
+    return ""
+
+
+def all_text(messages: Any, *extra: Any) -> str:
+    """Every message's text plus ``extra`` contents (a system prompt), for counting."""
+    parts = [text_of(part) for part in extra]
+    if isinstance(messages, list):
+        parts.extend(text_of(m.get("content")) for m in messages if isinstance(m, Mapping))
+    return " ".join(parts)
+
+
+def random_id(prefix: str, length: int) -> str:
+    """``prefix`` plus ``length`` random letters and digits, like real provider ids."""
+    return prefix + base64.urlsafe_b64encode(os.urandom(length)).decode()[:length].translate(
+        _ID_SAFE
+    )
+
+
+def _words(text: str) -> list[str]:
+    """``text`` as words that keep their trailing space (leading space stays on the first)."""
+    words = _WORD.findall(text)
+    lead = text[: len(text) - len(text.lstrip())]
+    if not words:
+        return [lead] if lead else []
+    if lead:
+        words[0] = lead + words[0]
+    return words
+
+
+def _split(words: list[str], chunks: int) -> tuple[str, ...]:
+    """``words`` joined into at most ``chunks`` pieces of nearly equal word counts."""
+    count = min(max(chunks, 1), len(words))
+    if count == 0:
+        return ()
+    size, extra = divmod(len(words), count)
+    pieces: list[str] = []
+    start = 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        pieces.append("".join(words[start:end]))
+        start = end
+    return tuple(pieces)

@@ -1,0 +1,369 @@
+"""``ProviderEmulator``: one loopback HTTP server speaking every provider's wire protocol.
+
+Point an app (or the SDK) at it instead of the real providers and test offline: it answers
+OpenAI, Anthropic, Ollama, Hugging Face (router and task API) and the seed's remote-GPU
+protocol, streams where the protocol streams, records every request, and injects faults
+(refused connections, hangs, slow bodies, provider error bodies, cut streams...) on the
+requests you choose. The happy path does no sleeping and little work, so benchmarks can use
+it as their baseline target.
+
+Example::
+
+    import openai
+    from sarvanom_sdk.testing import Fault, ProviderEmulator
+
+    with ProviderEmulator(api_keys={"openai": "sk-test"}) as emu:
+        client = openai.OpenAI(base_url=emu.url_for("openai"), api_key="sk-test",
+                               max_retries=0)
+        emu.inject("openai", Fault.http(503, retry_after=1), times=1)
+        try:
+            client.chat.completions.create(model="gpt-4o-mini",
+                                           messages=[{"role": "user", "content": "hi"}])
+        except openai.InternalServerError:
+            pass                                    # request 1: the injected 503
+        reply = client.chat.completions.create(     # request 2: a normal answer
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "Emulated openai answer to: hi"
+        assert emu.request_count("openai") == 2
+        assert emu.requests("openai")[0].fault == Fault.http(503, retry_after=1)
+
+Three ways to run it: ``with ProviderEmulator() as emu`` (its own event loop in a daemon
+thread; also ``start()``/``stop()``), ``async with ProviderEmulator() as emu`` (on the
+running loop; also ``astart()``/``astop()``), or the pytest fixture ``provider_emulator``
+(see ``sarvanom_sdk.testing.pytest_plugin``).
+
+Providers and ``url_for(provider)`` (the base URL to configure in the client or env var):
+``ollama``/``ollama_local`` -> ``/ollama``; ``remote_gpu`` -> ``/remote_gpu``;
+``remote_gpu_openai`` -> ``/remote_gpu_openai``; ``huggingface`` -> ``/huggingface/v1``;
+``huggingface_task`` -> ``/huggingface``; ``openai`` -> ``/openai/v1``; ``anthropic`` ->
+``/anthropic``.
+
+Auth: OpenAI, Hugging Face and Anthropic requests must carry a key (``Authorization:
+Bearer ...``; Anthropic ``x-api-key`` and ``anthropic-version``), as the real APIs demand;
+any key passes unless ``api_keys`` pins one for that provider, and then a wrong key gets the
+provider's 401. Providers without auth check it only when ``api_keys`` names them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from ._answer import AnswerSettings, ReplyText
+from ._catalog import build_protocols, canonical
+from ._delivery import shape, write
+from ._protocol import Incoming, Protocol, Route
+from ._records import RecordedRequest, RequestLog
+from ._threaded import LoopThread
+from .faults import Endpoint, Fault, FaultPlan, FaultRule
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ProviderEmulator:
+    """A loopback server emulating the SDK's providers; see the module docstring.
+
+    :param host: interface to listen on (loopback by default).
+    :param port: TCP port; 0 picks a free one (see :attr:`port`).
+    :param reply_text: the answer text for every request, or a callable
+        ``(provider, prompt) -> str``; default ``"Emulated <provider> answer to: <prompt
+        [:40]>"``.
+    :param latency: seconds to wait before every answer (none by default).
+    :param stream_chunks: how many content events a streamed answer is split into.
+    :param api_keys: provider -> the only key it accepts.
+    :param max_records: how many recent requests :meth:`requests` keeps (``None``: all);
+        counts are exact regardless.
+    :param shutdown_timeout: seconds ``stop`` gives in-flight handlers before cancelling.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reply_text: ReplyText = None,
+        latency: float = 0.0,
+        stream_chunks: int = 4,
+        api_keys: Mapping[str, str] | None = None,
+        max_records: int | None = 10_000,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {port}")
+        if latency < 0 or shutdown_timeout < 0:
+            raise ValueError("latency and shutdown_timeout must not be negative")
+        if stream_chunks < 1:
+            raise ValueError("stream_chunks must be at least 1")
+        if max_records is not None and max_records < 0:
+            raise ValueError("max_records must not be negative")
+        self.host = host
+        self._requested_port = port
+        self._latency = float(latency)
+        self._settings = AnswerSettings(reply_text=reply_text, stream_chunks=stream_chunks)
+        self._keys = {canonical(name): key for name, key in (api_keys or {}).items()}
+        self._shutdown_timeout = shutdown_timeout
+        self._protocols = build_protocols()
+        self._plan = FaultPlan()
+        self._log = RequestLog(max_records)
+        self._lock = threading.Lock()
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: LoopThread | None = None
+        self._dead_socket: socket.socket | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def astart(self) -> ProviderEmulator:
+        """Start serving on the running event loop."""
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        runner = web.AppRunner(
+            self._app(),
+            access_log=None,
+            handler_cancellation=True,  # a client that gives up frees its hanging handler
+            shutdown_timeout=self._shutdown_timeout,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._requested_port, backlog=1024)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._stopping = asyncio.Event()
+        self._port = int(runner.addresses[0][1])
+        self._runner = runner
+        return self
+
+    async def astop(self) -> None:
+        """Stop serving: drop hanging and slow requests at once, then close everything.
+        Safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        assert self._stopping is not None
+        self._stopping.set()
+        try:
+            await runner.cleanup()
+        finally:
+            with self._lock:
+                dead, self._dead_socket = self._dead_socket, None
+            if dead is not None:
+                dead.close()
+
+    def start(self) -> ProviderEmulator:
+        """Start serving on a private event loop in a daemon thread."""
+        with self._lock:
+            if self._thread is not None or self._runner is not None:
+                raise RuntimeError("the emulator is already running")
+            thread = self._thread = LoopThread("sarvanom-provider-emulator")
+        try:
+            thread.start(self.astart)
+        except BaseException:
+            self._thread = None
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread started by :meth:`start`. Safe to call twice."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            if self._runner is not None:
+                raise RuntimeError("started with astart(); stop it with astop()")
+            return
+        thread.stop(self.astop, timeout=self._shutdown_timeout + 5.0)
+
+    def __enter__(self) -> ProviderEmulator:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> ProviderEmulator:
+        return await self.astart()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.astop()
+
+    # -- addresses ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        """The port the emulator listens on (known once started)."""
+        if self._port is None or self._runner is None:
+            raise RuntimeError("the emulator is not running; start it first")
+        return self._port
+
+    @property
+    def root(self) -> str:
+        """``http://host:port`` of the running emulator."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+    def url_for(self, provider: str) -> str:
+        """The base URL to give a client (or the SDK's env var) for ``provider``."""
+        return self.root + self._protocol(provider).base_path
+
+    def refused_url(self, provider: str) -> str:
+        """A base URL shaped like ``url_for(provider)`` on a port where nothing listens, so
+        connecting is refused. The port stays reserved until the emulator stops."""
+        base = self._protocol(provider).base_path
+        host = _url_host(self.host)
+        if not self.running:
+            raise RuntimeError("the emulator is not running; start it first")
+        with self._lock:
+            if self._dead_socket is None:
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                dead = socket.socket(family, socket.SOCK_STREAM)
+                dead.bind((host.strip("[]"), 0))
+                self._dead_socket = dead
+            port = self._dead_socket.getsockname()[1]
+        return f"http://{host}:{port}{base}"
+
+    # -- observability -----------------------------------------------------------------
+
+    def request_count(self, provider: str | None = None, *, endpoint: Endpoint = "any") -> int:
+        """Requests received since the last :meth:`reset`, for one provider or all."""
+        name = None if provider is None else canonical(provider)
+        return self._log.count(name, endpoint)
+
+    def requests(self, provider: str | None = None) -> list[RecordedRequest]:
+        """The recorded requests (the most recent ``max_records``), oldest first."""
+        return self._log.records(None if provider is None else canonical(provider))
+
+    def reset(self) -> None:
+        """Forget recorded requests and restart request numbers at 1 (rules stay)."""
+        self._log.reset()
+
+    # -- faults ------------------------------------------------------------------------
+
+    def inject(
+        self,
+        provider: str,
+        fault: Fault,
+        *,
+        times: int | None = None,
+        on_requests: Iterable[int] | None = None,
+        probability: float | None = None,
+        seed: int | None = None,
+        endpoint: Endpoint = "any",
+    ) -> FaultRule:
+        """Make ``fault`` happen on ``provider``'s requests; see :class:`FaultRule` for how
+        ``times``, ``on_requests`` (1-based), ``probability``/``seed`` and ``endpoint``
+        combine. With none of them, every request faults until :meth:`clear`. Rules are
+        tried in injection order; the first that fires wins."""
+        rule = FaultRule(
+            canonical(provider), fault, endpoint, times, on_requests, probability, seed
+        )
+        self._plan.add(rule)
+        return rule
+
+    def clear(self, provider: str | None = None) -> None:
+        """Remove injected faults: all, or only ``provider``'s."""
+        self._plan.clear(None if provider is None else canonical(provider))
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _protocol(self, provider: str) -> Protocol:
+        return self._protocols[canonical(provider)]
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        for protocol in self._protocols.values():
+            for route in protocol.routes():
+                path = protocol.base_path + route.path
+                app.router.add_route(route.method, path, self._handler(protocol, route))
+        return app
+
+    def _handler(self, protocol: Protocol, route: Route) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve(request, protocol, route)
+
+        return handle
+
+    async def _serve(
+        self, request: web.Request, protocol: Protocol, route: Route
+    ) -> web.StreamResponse:
+        """Record, pick a fault, answer. Per request: no sleeps unless configured."""
+        body = await request.read()
+        parsed, parsed_ok = _parse(body)
+        name = protocol.name
+        number, own_number = self._log.number(name, route.endpoint)
+        fault = self._plan.pick(name, route.endpoint, number, own_number)
+        self._log.add(
+            RecordedRequest(
+                name,
+                number,
+                route.endpoint,
+                request.method,
+                request.path,
+                request.query,
+                request.headers,
+                body,
+                parsed,
+                fault,
+                time.monotonic(),
+            )
+        )
+        settings = self._settings
+        if fault is not None and fault.kind == "oversized":
+            settings = settings.oversized(fault.size)
+        reply = protocol.check(request.headers, self._keys.get(name))
+        if reply is None:
+            incoming = Incoming(parsed, parsed_ok, request.match_info, request.headers)
+            reply = route.build(incoming, settings)
+        try:
+            return await write(
+                request, shape(reply, fault, protocol), fault, self._wait, self._latency
+            )
+        except ConnectionError:  # the client went away mid-answer
+            return web.Response()
+
+    async def _wait(self, seconds: float | None) -> bool:
+        """Sleep ``seconds`` (``None``: until stop); ``False`` if stopping cut it short."""
+        stopping = self._stopping
+        if stopping is None or stopping.is_set():
+            return False
+        if seconds is None:
+            await stopping.wait()
+            return False
+        try:
+            await asyncio.wait_for(stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+
+def _parse(body: bytes) -> tuple[Any, bool]:
+    if not body:
+        return None, False
+    try:
+        return json.loads(body), True
+    except ValueError:
+        return None, False
+
+
+def _url_host(host: str) -> str:
+    """The host to put in URLs: wildcard binds are reached over loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host

@@ -31,8 +31,7 @@ from ..http import HttpCall, HttpReply
 from ..settings import Settings
 from ..streaming import SSEEvent
 from ..types import LLMRequest, ProviderName, Usage
-from .base import Completion, StreamEvent
-from .openai import (
+from ._wire import (
     SSEStreamDecoder,
     WireAdapter,
     as_dict,
@@ -41,6 +40,7 @@ from .openai import (
     reported_error,
     usage_from,
 )
+from .base import Completion, StreamEvent
 
 __all__ = ["AnthropicAdapter", "AnthropicStreamDecoder"]
 

@@ -33,13 +33,9 @@ from ..errors import ConfigurationError
 from ..http import HttpCall, HttpReply
 from ..settings import Settings
 from ..types import LLMRequest, ProviderName
+from ._wire import WireAdapter, as_dict, bearer
 from .base import Completion, ProviderAdapter, StreamDecoder, StreamEvent
-from .openai import (
-    OpenAIAdapter,
-    WireAdapter,
-    as_dict,
-    bearer,
-)
+from .openai import OpenAIAdapter
 
 __all__ = [
     "BufferedDecoder",

@@ -28,15 +28,8 @@ from ..http import HttpCall, HttpReply
 from ..settings import Settings
 from ..streaming import NDJSONDecoder
 from ..types import LLMRequest, ProviderName, Usage
+from ._wire import TerminatedDecoder, WireAdapter, as_dict, as_str, reported_error, usage_from
 from .base import Completion, StreamEvent
-from .openai import (
-    TerminatedDecoder,
-    WireAdapter,
-    as_dict,
-    as_str,
-    reported_error,
-    usage_from,
-)
 
 __all__ = ["OllamaAdapter", "OllamaStreamDecoder", "ThinkSplitter"]
 

@@ -22,317 +22,27 @@ it, and OpenAI accepts it for its chat models (its o-series reasoning models do 
 
 from __future__ import annotations
 
-import json
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from ..errors import (
-    BadResponseError,
-    ProviderConnectionError,
-    ProviderError,
-    ServerError,
-    error_for_status,
-    excerpt,
-    redact,
-)
-from ..http import HttpCall, HttpReply, parse_retry_after
+from ..http import HttpCall, HttpReply
 from ..settings import Settings
-from ..streaming import SSEDecoder, SSEEvent
-from ..types import LLMRequest, ProviderName, Usage
+from ..streaming import SSEEvent
+from ..types import LLMRequest, ProviderName
+from ._wire import (
+    EMPTY_MAPPING,
+    SSEStreamDecoder,
+    WireAdapter,
+    as_dict,
+    as_str,
+    bearer,
+    load_event_json,
+    reported_error,
+    usage_from,
+)
 from .base import Completion, StreamEvent
 
 __all__ = ["OpenAIAdapter", "OpenAIStreamDecoder"]
-
-# -- Wire helpers shared by every adapter ---------------------------------------------------
-# (They live here because this module is the one every other adapter already builds on.)
-
-#: The header every JSON POST carries.
-JSON_CONTENT = MappingProxyType({"Content-Type": "application/json"})
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-def frozen_headers(*parts: Mapping[str, str] | None) -> Mapping[str, str]:
-    """One read-only header mapping from ``parts`` (later parts win), built once per adapter
-    and shared by every call it builds, so building a call copies nothing."""
-    merged: dict[str, str] = {}
-    for part in parts:
-        if part:
-            merged.update(part)
-    return MappingProxyType(merged)
-
-
-def as_dict(value: Any) -> Mapping[str, Any]:
-    """``value`` if it is a JSON object, else an empty mapping (for safe ``.get`` chains)."""
-    return value if isinstance(value, dict) else _EMPTY
-
-
-def as_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def usage_from(value: Any, prompt_key: str, completion_key: str) -> Usage | None:
-    """Token counts from a JSON object; None when it holds neither count."""
-    data = as_dict(value)
-    prompt, completion = data.get(prompt_key), data.get(completion_key)
-    if not isinstance(prompt, int) and not isinstance(completion, int):
-        return None
-    return Usage(
-        prompt if isinstance(prompt, int) else 0,
-        completion if isinstance(completion, int) else 0,
-    )
-
-
-def error_detail(data: Any) -> str | None:
-    """The provider's own words in an error body, whichever common shape it has:
-    ``{"error": {"type", "message"}}`` (OpenAI, Anthropic), ``{"error": "..."}`` (Ollama,
-    Hugging Face; also a list of strings), ``{"detail": ...}`` (FastAPI) or a string
-    ``{"message": "..."}``. None when ``data`` has none of them."""
-    body = as_dict(data)
-    error = body.get("error")
-    if isinstance(error, dict):
-        message, kind = error.get("message"), error.get("type")
-        parts = [str(p) for p in (kind, message) if isinstance(p, str) and p]
-        return ": ".join(parts) or json.dumps(error)[:200]
-    if isinstance(error, str):
-        return error
-    if isinstance(error, list):
-        return "; ".join(str(item) for item in error)
-    detail = body.get("detail")
-    if detail is not None:
-        return detail if isinstance(detail, str) else json.dumps(detail)[:200]
-    message = body.get("message")
-    return message if isinstance(message, str) else None
-
-
-def lenient_json(reply: HttpReply) -> Any:
-    """The body as JSON, or None when it is not JSON (for error bodies only)."""
-    try:
-        return json.loads(reply.body)
-    except ValueError:
-        return None
-
-
-def status_error(
-    reply: HttpReply,
-    provider: str,
-    secrets: tuple[str, ...],
-    data: Any = None,
-    retry_after: float | None = None,
-) -> ProviderError:
-    """The error for a non-2xx ``reply`` (``data``: its parsed body, if JSON).
-
-    ``retry-after-ms``/``retry-after`` headers win over ``retry_after`` (a hint some
-    providers put in the body). The detail is the provider's message, keys redacted.
-    """
-    detail = error_detail(data)
-    if detail is None:
-        head = reply.body.lstrip()[:1]
-        detail = "HTML error page" if head == b"<" else reply.text() if head else "empty body"
-    return error_for_status(
-        reply.status,
-        redact(detail, secrets),
-        provider=provider,
-        retry_after=_first_known(parse_retry_after(reply.headers), retry_after),
-    )
-
-
-def _first_known(first: float | None, second: float | None) -> float | None:
-    return second if first is None else first
-
-
-def read_json(reply: HttpReply, provider: str, secrets: tuple[str, ...]) -> Any:
-    """:meth:`HttpReply.json` (HTML, empty and malformed bodies are
-    :class:`BadResponseError`) with this adapter's secrets kept out of the message."""
-    try:
-        return reply.json(provider)
-    except BadResponseError as exc:
-        message = str(exc)
-        clean = redact(message, secrets)
-        if clean == message:
-            raise
-        raise BadResponseError(clean, provider=provider, status=reply.status) from None
-
-
-def no_answer(
-    data: Any, what: str, provider: str, secrets: tuple[str, ...], status: int
-) -> BadResponseError:
-    """The error for a 2xx body that holds no answer: an error object served with a 2xx
-    status (its message is quoted) or a body without ``what`` (its keys are named)."""
-    detail = error_detail(data)
-    if detail is not None:
-        message = f"error object in a {status} reply: {excerpt(detail)}"
-    elif isinstance(data, dict):
-        keys = ", ".join(list(data)[:8]) or "none"
-        message = f"no {what} in the reply (keys: {keys})"
-    else:
-        message = f"no {what} in the reply (a JSON {type(data).__name__})"
-    return BadResponseError(redact(message, secrets), provider=provider, status=status)
-
-
-def reported_error(
-    data: Any, provider: str, secrets: tuple[str, ...], status: int | None = None
-) -> ProviderError:
-    """An error the provider reported in a body whose HTTP status was 2xx: an error event
-    mid-stream, or Ollama's ``{"error"}`` served with 200. ``status`` is the HTTP status
-    the error stands for when the protocol says (Anthropic's overloaded_error is a 529);
-    without one it is a :class:`ServerError`."""
-    detail = f"provider reported an error: {redact(error_detail(data) or 'no detail', secrets)}"
-    if status is not None:
-        return error_for_status(status, detail, provider=provider)
-    return ServerError(excerpt(detail), provider=provider)
-
-
-def load_event_json(text: str, provider: str, secrets: tuple[str, ...]) -> Mapping[str, Any]:
-    """One stream event's JSON object; :class:`BadResponseError` if it is not one."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        shown = excerpt(redact(text, secrets), 80)
-        raise BadResponseError(f"malformed stream event: {shown!r}", provider=provider)
-    return data
-
-
-def bearer(token: str | None) -> dict[str, str]:
-    """``Authorization: Bearer`` for ``token``; no header at all without one."""
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-class WireAdapter:
-    """What every HTTP adapter holds and does alike: its identity and secret, its header
-    sets (built once, read-only, shared by every call), the health probe, and the reading
-    of a reply's status and JSON. Subclasses add ``build``, ``parse``, ``stream_decoder``.
-    """
-
-    __slots__ = (
-        "name",
-        "paid",
-        "default_model",
-        "secrets",
-        "_provider",
-        "_get",
-        "_post",
-        "_health",
-    )
-
-    def __init__(
-        self,
-        *,
-        name: ProviderName,
-        paid: bool,
-        default_model: str,
-        secret: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        health_url: str | None = None,
-    ) -> None:
-        self.name = name
-        self.paid = paid
-        self.default_model = default_model
-        self.secrets: tuple[str, ...] = (secret,) if secret else ()
-        self._provider = name.value
-        self._get = frozen_headers(headers)
-        self._post = frozen_headers(headers, JSON_CONTENT)
-        self._health = health_url
-
-    def health_call(self) -> HttpCall | None:
-        """``GET`` the health URL with this adapter's headers (None: no probe)."""
-        if self._health is None:
-            return None
-        return HttpCall("GET", self._health, self._get, None, self.secrets)
-
-    def _post_call(self, url: str, body: Any) -> HttpCall:
-        return HttpCall("POST", url, self._post, body, self.secrets)
-
-    def _reply_json(self, reply: HttpReply) -> Any:
-        """The JSON of a 2xx reply; the mapped error for any other status, and
-        :class:`BadResponseError` for a 2xx body that is not JSON."""
-        if not 200 <= reply.status < 300:
-            data = lenient_json(reply)
-            raise status_error(reply, self._provider, self.secrets, data, self._retry_hint(data))
-        return read_json(reply, self._provider, self.secrets)
-
-    def _retry_hint(self, data: Any) -> float | None:
-        """Seconds to wait named in an error body (used when no header names them)."""
-        return None
-
-    def _no_answer(self, data: Any, what: str, reply: HttpReply) -> BadResponseError:
-        return no_answer(data, what, self._provider, self.secrets, reply.status)
-
-
-Frame = TypeVar("Frame")
-
-
-class TerminatedDecoder(ABC, Generic[Frame]):
-    """A stream whose protocol marks its end (``[DONE]``, ``message_stop``, ``done:
-    true``): frames are decoded as they complete, anything after the terminator is
-    ignored, and :meth:`close` before the terminator raises
-    :class:`ProviderConnectionError` (the stream was cut)."""
-
-    __slots__ = ("provider", "secrets", "done")
-
-    def __init__(self, provider: str, secrets: tuple[str, ...]) -> None:
-        self.provider = provider
-        self.secrets = secrets
-        self.done = False
-
-    def feed(self, data: bytes) -> list[StreamEvent]:
-        return [] if self.done else self._decode(self._frames(data))
-
-    def close(self) -> list[StreamEvent]:
-        """The events of a last frame left without its line end; a body that stopped
-        before the terminator (even part-way through a frame) is a cut stream."""
-        if self.done:
-            return []
-        try:
-            events = self._decode(self._last_frames())
-        except BadResponseError:
-            events = []  # a frame cut part-way: the connection, not the provider, failed
-        if not self.done:
-            raise ProviderConnectionError(
-                "stream ended before its terminator", provider=self.provider
-            )
-        return events
-
-    def _decode(self, frames: list[Frame]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
-        for frame in frames:
-            self._handle(frame, out)
-            if self.done:
-                break
-        return out
-
-    @abstractmethod
-    def _frames(self, data: bytes) -> list[Frame]:
-        """The frames completed by ``data``."""
-
-    @abstractmethod
-    def _last_frames(self) -> list[Frame]:
-        """The frames left at the end of the body."""
-
-    @abstractmethod
-    def _handle(self, frame: Frame, out: list[StreamEvent]) -> None:
-        """Append ``frame``'s events to ``out``; set ``done`` at the terminator; raise
-        ProviderError for an error frame."""
-
-
-class SSEStreamDecoder(TerminatedDecoder[SSEEvent]):
-    """A terminated stream framed as Server-Sent Events."""
-
-    __slots__ = ("_sse",)
-
-    def __init__(self, provider: str, secrets: tuple[str, ...]) -> None:
-        super().__init__(provider, secrets)
-        self._sse = SSEDecoder()
-
-    def _frames(self, data: bytes) -> list[SSEEvent]:
-        return self._sse.feed(data)
-
-    def _last_frames(self) -> list[SSEEvent]:
-        return self._sse.flush()
-
 
 # -- The OpenAI protocol ------------------------------------------------------------------
 
@@ -463,7 +173,7 @@ def _first_choice(body: Mapping[str, Any]) -> Mapping[str, Any]:
     choices = body.get("choices")
     if isinstance(choices, list) and choices:
         return as_dict(choices[0])
-    return _EMPTY
+    return EMPTY_MAPPING
 
 
 def _reasoning(message: Mapping[str, Any]) -> str:

@@ -28,9 +28,10 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 from ..settings import Settings, is_loopback_host
 from ..types import LLMRequest, ProviderName
+from ._wire import as_dict, as_str
 from .base import Completion, ProviderAdapter
 from .huggingface import PromptProtocol, ProtocolSwitch, prompt_text
-from .openai import OpenAIAdapter, as_dict, as_str
+from .openai import OpenAIAdapter
 
 __all__ = ["RemoteGPUAdapter", "SeedGPUProtocol"]
 

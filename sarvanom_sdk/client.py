@@ -119,6 +119,8 @@ class SarvanClient(_ClientBase):
         provider: Any = _UNSET,
         cache: Any = _UNSET,
         timeout: Any = _UNSET,
+        tier: Any = _UNSET,
+        hedge: Any = _UNSET,
         trace_id: Any = _UNSET,
     ) -> LLMResponse:
         """Answer ``prompt`` (or ``messages``) through the chain. Always returns a response
@@ -196,6 +198,8 @@ class AsyncSarvanClient(_ClientBase):
         provider: Any = _UNSET,
         cache: Any = _UNSET,
         timeout: Any = _UNSET,
+        tier: Any = _UNSET,
+        hedge: Any = _UNSET,
         trace_id: Any = _UNSET,
     ) -> LLMResponse:
         """The async twin of :meth:`SarvanClient.complete` (same arguments and result)."""

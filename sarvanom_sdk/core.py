@@ -11,14 +11,15 @@ from typing import Any
 
 from .chain import active_chain
 from .clock import Clock, SystemClock
+from .endpoints import Endpoint
 from .errors import AllProvidersFailed, ProviderError, error_for_status
 from .health import HealthRegistry
 from .http import HttpReply
-from .layers.breaker import ProviderCircuit
+from .layers.breaker import CircuitView, ProviderCircuit
+from .layers.bulkhead import Bulkhead
 from .layers.cache import CacheLayer, ResponseCache
 from .layers.cost import BudgetLedger, CostGate
 from .layers.retry import RetryPolicy
-from .providers.base import ProviderAdapter
 from .router import Router
 from .settings import Settings
 from .stack import Layer
@@ -33,7 +34,7 @@ class Core:
     settings: Settings
     router: Router
     layers: tuple[Layer, ...]
-    circuits: dict[ProviderName, ProviderCircuit] = field(default_factory=dict)
+    endpoints: dict[ProviderName, list[Endpoint]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -49,18 +50,7 @@ class Core:
         clock = clock or SystemClock()
         chain = active_chain(settings)
         real = [p for p in chain if p is not STUB]
-        adapters: dict[ProviderName, ProviderAdapter] = {
-            p: adapter_for(p, settings) for p in real
-        }
-        circuits = {
-            p: ProviderCircuit(
-                p.value,
-                fail_max=settings.circuit_fail_max,
-                reset_seconds=settings.circuit_reset_seconds,
-                clock=clock,
-            )
-            for p in real
-        }
+        endpoints = {p: _endpoints_of(p, settings, clock, adapter_for) for p in real}
         cache = ResponseCache(
             ttl=settings.cache_ttl_seconds,
             stale_seconds=settings.cache_stale_seconds,
@@ -70,8 +60,7 @@ class Core:
         router = Router(
             settings=settings,
             chain=chain,
-            adapters=adapters,
-            circuits=circuits,
+            endpoints=endpoints,
             health=HealthRegistry(real, clock),
             gate=CostGate(settings.enable_paid_api, BudgetLedger(settings.budget_usd)),
             retry=retry or RetryPolicy(settings.max_retries),
@@ -79,7 +68,7 @@ class Core:
             clock=clock,
         )
         stack = (*layers, CacheLayer(cache, router.cache_key, STUB))
-        return cls(settings, router, stack, circuits)
+        return cls(settings, router, stack, endpoints)
 
     # -- requests -----------------------------------------------------------------------
     def finish(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
@@ -94,12 +83,15 @@ class Core:
 
     # -- health -------------------------------------------------------------------------
     def health(self) -> dict[str, ProviderHealth]:
-        views = {p: c.view() for p, c in self.circuits.items()}
-        return self.router.health.snapshot(views)
+        return self.router.health.snapshot(self.circuit_views())
+
+    def circuit_views(self) -> dict[ProviderName, CircuitView]:
+        """Each provider's breaker state: open only while every endpoint's breaker is."""
+        return {p: _provider_view(e) for p, e in self.endpoints.items()}
 
     def available_providers(self) -> list[str]:
         """Providers a request may reach now (breaker not open), the stub last."""
-        names = [p.value for p, c in self.circuits.items() if c.view().state != "open"]
+        names = [p.value for p, v in self.circuit_views().items() if v.state != "open"]
         return [*names, STUB.value]
 
     def health_report(self, now: datetime) -> dict[str, Any]:
@@ -117,15 +109,54 @@ class Core:
     def probe_targets(self) -> list[tuple[ProviderName, Any]]:
         return [
             (p, call)
-            for p, adapter in self.router.adapters.items()
-            if (call := adapter.health_call()) is not None
+            for p, endpoints in self.endpoints.items()
+            for endpoint in endpoints
+            if (call := endpoint.adapter.health_call()) is not None
         ]
 
     def record_probe(
-        self, provider: ProviderName, reply: HttpReply | None, error: ProviderError | None,
+        self,
+        provider: ProviderName,
+        reply: HttpReply | None,
+        error: ProviderError | None,
         latency_ms: float,
     ) -> None:
         if reply is not None and not 200 <= reply.status < 300:
             error = error_for_status(reply.status, reply.text(), provider=provider.value)
-        self.router.health.record_probe(provider, error is None, latency_ms,
-                                        None if error is None else error.reason)
+        self.router.health.record_probe(
+            provider, error is None, latency_ms, None if error is None else error.reason
+        )
+
+
+def _endpoints_of(
+    provider: ProviderName, settings: Settings, clock: Clock, adapter_for: Any
+) -> list[Endpoint]:
+    """One endpoint per base URL of ``provider``, each with its own adapter, breaker and
+    bulkhead."""
+    urls = settings.endpoint_urls(provider) or ("",)
+    url_field = {
+        ProviderName.OLLAMA_LOCAL: "ollama_base_url",
+        ProviderName.REMOTE_GPU: "gpu_remote_url",
+    }.get(provider)
+    out = []
+    for index, url in enumerate(urls):
+        own = settings.replace(**{url_field: url}) if url_field and len(urls) > 1 else settings
+        name = provider.value if len(urls) == 1 else f"{provider.value}#{index}"
+        circuit = ProviderCircuit(
+            name,
+            fail_max=settings.circuit_fail_max,
+            reset_seconds=settings.circuit_reset_seconds,
+            clock=clock,
+        )
+        bulkhead = Bulkhead(settings.concurrency_limit(provider))
+        out.append(Endpoint(provider, adapter_for(provider, own), circuit, bulkhead, url))
+    return out
+
+
+def _provider_view(endpoints: list[Endpoint]) -> CircuitView:
+    views = [e.circuit.view() for e in endpoints]
+    usable = [v for v in views if v.state != "open"]
+    if usable:
+        return min(usable, key=lambda v: v.consecutive_failures)
+    until = min((v.open_until for v in views if v.open_until), default=None)
+    return CircuitView("open", min(v.consecutive_failures for v in views), until)

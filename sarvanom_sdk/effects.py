@@ -51,3 +51,33 @@ class Emit:
     """Hand a chunk to the caller of a stream."""
 
     chunk: StreamChunk
+
+
+@dataclass(slots=True)
+class Enter:
+    """Wait up to ``timeout`` for a slot in a bulkhead (-> True when one was taken)."""
+
+    bulkhead: Any
+    timeout: float
+
+
+@dataclass(slots=True)
+class Start:
+    """Start a Send without waiting for it (-> a handle: a future or a task)."""
+
+    send: Send
+
+
+@dataclass(slots=True)
+class WaitFirst:
+    """Wait up to ``timeout`` until any of the handles is done (-> the done ones)."""
+
+    handles: list[Any]
+    timeout: float
+
+
+@dataclass(slots=True)
+class Cancel:
+    """Abandon a started Send (its result, if any, is dropped)."""
+
+    handle: Any

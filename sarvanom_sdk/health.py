@@ -98,6 +98,10 @@ class HealthRegistry:
         index = min(len(window) - 1, int(fraction * len(window)))
         return window[index]
 
+    def sample_count(self, provider: ProviderName) -> int:
+        stats = self._stats.get(provider)
+        return 0 if stats is None else len(stats.recent)
+
     def smoothed_latency(self, provider: ProviderName) -> float | None:
         stats = self._stats.get(provider)
         return None if stats is None or not stats.successes else stats.latency_ms

@@ -15,18 +15,39 @@ failed, the local stub answers (a stale cached answer is preferred by the cache 
 arrives within the first-token timeout; before that, a failure or silence moves on to the
 next provider, unseen by the caller. After the commit a failure ends the stream with
 :class:`~sarvanom_sdk.errors.StreamInterrupted` carrying the text so far — never a clean end.
+
+Per provider the flow picks one of its endpoints (:func:`endpoints.choose`), waits at most
+``queue_timeout`` for a slot in that endpoint's bulkhead (else "busy": next provider),
+and after every reply reads the provider's quota headers (an exhausted quota keeps it out
+until its reset, without a call). With hedging on, a ``complete()`` whose first free
+provider has not answered within its recent p95 also asks the next free provider; the
+first answer wins and the other call is cancelled (never onto a paid provider unless
+``hedge_paid``).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .chain import not_in_chain_reason
 from .clock import Clock
-from .effects import CloseStream, Emit, OpenStream, Read, Send, Sleep
+from .effects import (
+    Cancel,
+    CloseStream,
+    Emit,
+    Enter,
+    OpenStream,
+    Read,
+    Send,
+    Sleep,
+    Start,
+    WaitFirst,
+)
+from .endpoints import Endpoint, choose
 from .errors import (
     AllProvidersFailed,
     BadResponseError,
@@ -36,14 +57,15 @@ from .errors import (
 )
 from .health import HealthRegistry
 from .http import HttpReply
-from .layers.breaker import ProviderCircuit
 from .layers.cache import ResponseCache, request_key, served_from_cache
 from .layers.cost import CostGate
 from .layers.retry import RetryPolicy
-from .providers.base import Completion, ProviderAdapter, StreamEvent
+from .providers.base import Completion, StreamEvent
 from .providers.stub import STUB_MODEL, failure_summary, stub_text
+from .routing import MIN_SAMPLES_FOR_HEDGE, order_providers, quota_exhausted_for
 from .settings import Settings
 from .types import (
+    PAID_PROVIDERS,
     Attempt,
     AttemptOutcome,
     LLMRequest,
@@ -68,14 +90,24 @@ class _OpenedStream:
     events: list[StreamEvent]
 
 
+@dataclass(slots=True)
+class _Admitted:
+    """A provider call that passed the gate, the breaker and the bulkhead."""
+
+    provider: ProviderName
+    endpoint: Endpoint
+    ticket: int
+    begun: float = 0.0
+    handle: Any = None
+
+
 class Router:
     def __init__(
         self,
         *,
         settings: Settings,
         chain: Sequence[ProviderName],
-        adapters: Mapping[ProviderName, ProviderAdapter],
-        circuits: Mapping[ProviderName, ProviderCircuit],
+        endpoints: Mapping[ProviderName, Sequence[Endpoint]],
         health: HealthRegistry,
         gate: CostGate,
         retry: RetryPolicy,
@@ -84,23 +116,30 @@ class Router:
     ) -> None:
         self.settings = settings
         self.chain = tuple(p for p in chain if p is not _STUB)
-        self.adapters = adapters
-        self.circuits = circuits
+        self.endpoints = {p: tuple(e) for p, e in endpoints.items()}
+        self.adapters = {p: e[0].adapter for p, e in self.endpoints.items()}
         self.health = health
         self.gate = gate
         self.retry = retry
         self.cache = cache
         self.clock = clock
         self.observers: list[Observer] = []
+        self.hedges = 0
+        self._rng = random.Random()
         self.chain_identity = "|".join(
-            f"{p.value}={adapters[p].default_model}" for p in self.chain
+            f"{p.value}={self.adapters[p].default_model}" for p in self.chain
         )
 
     # -- flows --------------------------------------------------------------------------
     def complete_flow(self, request: LLMRequest) -> FlowGen:
         started = self.clock.monotonic()
         trail: list[Attempt] = []
-        routed = yield from self._route(request, started, trail, self._complete_attempt)
+        order = self._candidates(request, trail)
+        routed = None
+        if self._hedging(request, order):
+            routed, order = yield from self._hedged(request, started, trail, order)
+        if routed is None:
+            routed = yield from self._route(request, started, trail, self._complete_attempt, order)
         if routed is None:
             return self.stub_response(request, trail, started)
         provider, completion = routed
@@ -115,14 +154,17 @@ class Router:
                 yield Emit(StreamChunk(hit.content, hit.reasoning or "", hit.provider))
                 return served_from_cache(hit, request, stale=False, latency_ms=self._ms(started))
         trail: list[Attempt] = []
-        routed = yield from self._route(request, started, trail, self._stream_attempt)
+        order = self._candidates(request, trail)
+        routed = yield from self._route(
+            request, started, trail, self._stream_attempt, order, hold=True
+        )
         if routed is None:
             fallback = self.fallback_response(request, trail, started, key)
             if fallback.provider is _STUB and not self._stub_allowed(request):
                 raise AllProvidersFailed(trail[:-1], request.trace_id)
             yield Emit(StreamChunk(fallback.content, fallback.reasoning or "", fallback.provider))
             return fallback
-        provider, opened = routed
+        provider, (endpoint, opened) = routed
         text: list[str] = []
         reasoning: list[str] = []
         final: StreamEvent | None = None
@@ -147,6 +189,7 @@ class Router:
             yield CloseStream(opened.stream)
             partial = "".join(text)
             reason = f"stream cut after {len(partial)} chars: {error.reason}"
+            endpoint.circuit.record_failure(0, error)
             self._record_failure(provider, error, reason, 0.0, request, trail)
             raise StreamInterrupted(
                 f"the stream from {provider.value} failed after it began: {error.reason}",
@@ -154,6 +197,8 @@ class Router:
                 trail,
                 request.trace_id,
             ) from error
+        finally:
+            endpoint.bulkhead.leave()
         yield CloseStream(opened.stream)
         completion = Completion(
             content="".join(text),
@@ -169,20 +214,20 @@ class Router:
 
     # -- one attempt per protocol -------------------------------------------------------
     def _complete_attempt(
-        self, adapter: ProviderAdapter, request: LLMRequest, timeout: float
+        self, admitted: _Admitted, request: LLMRequest, timeout: float
     ) -> FlowGen:
-        reply = yield Send(adapter.build(request), timeout)
-        return adapter.parse(reply)
+        reply = yield Send(admitted.endpoint.adapter.build(request), timeout)
+        return self._parse(admitted.endpoint, reply)
 
-    def _stream_attempt(
-        self, adapter: ProviderAdapter, request: LLMRequest, timeout: float
-    ) -> FlowGen:
+    def _stream_attempt(self, admitted: _Admitted, request: LLMRequest, timeout: float) -> FlowGen:
+        adapter = admitted.endpoint.adapter
         limit = min(timeout, self.settings.first_token_timeout)
         first_by = self.clock.monotonic() + limit
         opened = yield OpenStream(adapter.build(request, stream=True), limit)
         if type(opened) is HttpReply:
-            adapter.parse(opened)  # raises the provider's error for its status
+            self._parse(admitted.endpoint, opened)  # raises the provider's error
             raise BadResponseError("not a stream", status=opened.status)
+        self._note_quota(admitted.endpoint, opened.headers, opened.status)
         try:
             decoder = adapter.stream_decoder()
             events: list[StreamEvent] = []
@@ -197,7 +242,16 @@ class Router:
         except ProviderError:
             yield CloseStream(opened)
             raise
-        return _OpenedStream(opened, decoder, events)
+        return admitted.endpoint, _OpenedStream(opened, decoder, events)
+
+    def _parse(self, endpoint: Endpoint, reply: HttpReply) -> Completion:
+        self._note_quota(endpoint, reply.headers, reply.status)
+        return endpoint.adapter.parse(reply)
+
+    def _note_quota(self, endpoint: Endpoint, headers: Mapping[str, str], status: int) -> None:
+        wait = quota_exhausted_for(headers, status, self.clock.wall())
+        if wait:
+            endpoint.circuit.hold_for(wait)
 
     # -- the fallback loop --------------------------------------------------------------
     def _route(
@@ -205,32 +259,31 @@ class Router:
         request: LLMRequest,
         started: float,
         trail: list[Attempt],
-        attempt: Callable[[ProviderAdapter, LLMRequest, float], FlowGen],
+        attempt: Callable[[_Admitted, LLMRequest, float], FlowGen],
+        order: Sequence[ProviderName],
+        *,
+        hold: bool = False,
     ) -> FlowGen:
-        """Try the candidates in order; return (provider, attempt result) or None."""
+        """Try ``order``'s providers in turn; return (provider, attempt result) or None.
+
+        ``hold=True`` keeps the bulkhead slot of the provider that answered (a stream
+        gives it back when it ends)."""
         deadline = started + (request.timeout or self.settings.total_timeout)
-        for provider in self._candidates(request, trail):
-            adapter = self.adapters[provider]
+        for provider in order:
             retries = 0
             while True:
-                ticket = self._admit(provider, adapter, request, trail)
-                if ticket is None:
+                admitted = yield from self._admit(provider, request, trail, deadline)
+                if admitted is None:
                     break
-                circuit = self.circuits[provider]
+                circuit = admitted.endpoint.circuit
                 remaining = deadline - self.clock.monotonic()
-                if remaining <= 0.001:
-                    circuit.release(ticket)
-                    self._note(provider, AttemptOutcome.SKIPPED, "total deadline reached", request, trail)
-                    return None
-                begun = self.clock.monotonic()
                 try:
                     result = yield from attempt(
-                        adapter, request, min(self.settings.attempt_timeout, remaining)
+                        admitted, request, min(self.settings.attempt_timeout, remaining)
                     )
                 except ProviderError as error:
-                    latency = self._ms(begun)
-                    circuit.record_failure(ticket, error)
-                    self._record_failure(provider, error, error.reason, latency, request, trail)
+                    admitted.endpoint.bulkhead.leave()
+                    self._failed(admitted, error, request, trail)
                     wait = self.retry.delay(retries, error, deadline - self.clock.monotonic())
                     if wait is None:
                         break
@@ -239,19 +292,182 @@ class Router:
                         yield Sleep(wait)
                     continue
                 except BaseException:
-                    circuit.release(ticket)  # cancelled or closed: no outcome to count
+                    admitted.endpoint.bulkhead.leave()
+                    circuit.release(admitted.ticket)  # cancelled or closed: no outcome
                     raise
-                latency = self._ms(begun)
-                circuit.record_success(ticket)
-                self.health.record_success(provider, latency)
-                self._note(provider, AttemptOutcome.OK, "answered", request, trail, latency)
+                if not hold:
+                    admitted.endpoint.bulkhead.leave()
+                self._succeeded(admitted, request, trail)
                 return provider, result
+        return None
+
+    def _admit(
+        self, provider: ProviderName, request: LLMRequest, trail: list[Attempt], deadline: float
+    ) -> FlowGen:
+        """Pass the cost gate, an endpoint's breaker and its bulkhead (waiting at most
+        ``queue_timeout``): an :class:`_Admitted`, or None with the reason in the trail."""
+        endpoints = self.endpoints[provider]
+        refusal = self.gate.refuse(
+            provider, request.model or endpoints[0].adapter.default_model, request
+        )
+        if refusal is None:
+            for endpoint in choose(endpoints, self._rng):
+                ticket = endpoint.circuit.admit()
+                if type(ticket) is not int:
+                    refusal = refusal or str(ticket)
+                    continue
+                remaining = deadline - self.clock.monotonic()
+                if remaining <= 0.001:
+                    endpoint.circuit.release(ticket)
+                    self._note(
+                        provider, AttemptOutcome.SKIPPED, "total deadline reached", request, trail
+                    )
+                    return None
+                entered = endpoint.bulkhead.try_enter() or (
+                    yield Enter(endpoint.bulkhead, min(self.settings.queue_timeout, remaining))
+                )
+                if entered:
+                    return _Admitted(provider, endpoint, ticket, self.clock.monotonic())
+                endpoint.circuit.release(ticket)
+                refusal = f"busy ({endpoint.bulkhead.limit} in flight at {endpoint.label})"
+        self._note(provider, AttemptOutcome.SKIPPED, refusal or "unavailable", request, trail)
+        return None
+
+    def _succeeded(self, admitted: _Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
+        latency = self._ms(admitted.begun)
+        admitted.endpoint.circuit.record_success(admitted.ticket)
+        admitted.endpoint.observe(latency, self.clock.monotonic())
+        self.health.record_success(admitted.provider, latency)
+        self._note(admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency)
+
+    def _failed(
+        self, admitted: _Admitted, error: ProviderError, request: LLMRequest, trail: list[Attempt]
+    ) -> None:
+        latency = self._ms(admitted.begun)
+        admitted.endpoint.circuit.record_failure(admitted.ticket, error)
+        admitted.endpoint.observe(latency, self.clock.monotonic())
+        self._record_failure(admitted.provider, error, error.reason, latency, request, trail)
+
+    # -- hedging ------------------------------------------------------------------------
+    def _hedging(self, request: LLMRequest, order: Sequence[ProviderName]) -> bool:
+        wanted = self.settings.hedge if request.hedge is None else request.hedge
+        return wanted and len(self._hedgeable(order)) >= 2
+
+    def _hedgeable(self, order: Sequence[ProviderName]) -> list[ProviderName]:
+        if self.settings.hedge_paid:
+            return list(order)
+        return [p for p in order if p not in PAID_PROVIDERS]
+
+    def _hedge_delay(self, provider: ProviderName) -> float | None:
+        if self.settings.hedge_delay is not None:
+            return self.settings.hedge_delay
+        if self.health.sample_count(provider) < MIN_SAMPLES_FOR_HEDGE:
+            return None
+        p95 = self.health.latency_percentile(provider, 0.95)
+        return None if p95 is None else p95 / 1000.0
+
+    def _hedged(
+        self,
+        request: LLMRequest,
+        started: float,
+        trail: list[Attempt],
+        order: Sequence[ProviderName],
+    ) -> FlowGen:
+        """Race the first free provider against the next one, started only if the first
+        is slower than its hedge delay. Returns (routed or None, the providers left)."""
+        deadline = started + (request.timeout or self.settings.total_timeout)
+        running: list[_Admitted] = []
+        try:
+            outcome = yield from self._race(request, trail, order, deadline, running)
+        except GeneratorExit:
+            for loser in running:  # the runner cancels what it started
+                self._abandon(loser)
+            raise
+        for loser in running:
+            yield Cancel(loser.handle)
+            self._abandon(loser)
+            self._note(
+                loser.provider,
+                AttemptOutcome.SKIPPED,
+                "hedge lost: cancelled",
+                request,
+                trail,
+                self._ms(loser.begun),
+            )
+        return outcome
+
+    def _race(
+        self,
+        request: LLMRequest,
+        trail: list[Attempt],
+        order: Sequence[ProviderName],
+        deadline: float,
+        running: list[_Admitted],
+    ) -> FlowGen:
+        candidates = self._hedgeable(order)
+        used: list[ProviderName] = []
+        backup_at: float | None = None
+        while True:
+            if not running or (backup_at is not None and self.clock.monotonic() >= backup_at):
+                backup_at = None
+                added = yield from self._start_next(candidates, used, request, trail, deadline)
+                if added is not None:
+                    if running:
+                        self.hedges += 1
+                    else:
+                        delay = self._hedge_delay(added.provider)
+                        if delay is not None:
+                            backup_at = self.clock.monotonic() + delay
+                    running.append(added)
+                elif not running:
+                    return None, [p for p in order if p not in used]
+            wake = deadline if backup_at is None else min(deadline, backup_at)
+            handles = [a.handle for a in running]
+            done = yield WaitFirst(handles, max(0.0, wake - self.clock.monotonic()))
+            if not done and self.clock.monotonic() >= deadline:
+                return None, []
+            for admitted in [a for a in running if a.handle in done]:
+                running.remove(admitted)
+                admitted.endpoint.bulkhead.leave()
+                try:
+                    completion = self._parse(admitted.endpoint, admitted.handle.result())
+                except ProviderError as error:
+                    self._failed(admitted, error, request, trail)
+                    continue
+                self._succeeded(admitted, request, trail)
+                return (admitted.provider, completion), []
+
+    @staticmethod
+    def _abandon(admitted: _Admitted) -> None:
+        admitted.endpoint.bulkhead.leave()
+        admitted.endpoint.circuit.release(admitted.ticket)
+
+    def _start_next(
+        self,
+        candidates: list[ProviderName],
+        used: list[ProviderName],
+        request: LLMRequest,
+        trail: list[Attempt],
+        deadline: float,
+    ) -> FlowGen:
+        for provider in candidates:
+            if provider in used:
+                continue
+            used.append(provider)
+            admitted = yield from self._admit(provider, request, trail, deadline)
+            if admitted is not None:
+                timeout = min(self.settings.attempt_timeout, deadline - self.clock.monotonic())
+                call = admitted.endpoint.adapter.build(request)
+                admitted.handle = yield Start(Send(call, timeout))
+                return admitted
         return None
 
     def _candidates(self, request: LLMRequest, trail: list[Attempt]) -> tuple[ProviderName, ...]:
         pinned = request.provider
         if pinned is None:
-            return self.chain
+            return order_providers(
+                self.chain, request, self.settings.routing_policy, self._best_latency
+            )
         if pinned is _STUB:
             return ()
         if pinned in self.chain:
@@ -260,21 +476,9 @@ class Router:
         self._note(pinned, AttemptOutcome.SKIPPED, reason, request, trail)
         return ()
 
-    def _admit(
-        self,
-        provider: ProviderName,
-        adapter: ProviderAdapter,
-        request: LLMRequest,
-        trail: list[Attempt],
-    ) -> int | None:
-        refusal = self.gate.refuse(provider, request.model or adapter.default_model, request)
-        if refusal is None:
-            ticket = self.circuits[provider].admit()
-            if type(ticket) is int:
-                return ticket
-            refusal = str(ticket)
-        self._note(provider, AttemptOutcome.SKIPPED, refusal, request, trail)
-        return None
+    def _best_latency(self, provider: ProviderName) -> float | None:
+        known = [e.latency_ms for e in self.endpoints[provider] if e.latency_ms > 0]
+        return min(known) if known else None
 
     # -- answers ------------------------------------------------------------------------
     def _respond(
@@ -348,7 +552,9 @@ class Router:
         trail: list[Attempt],
     ) -> None:
         self.health.record_failure(provider, reason)
-        self._note(provider, AttemptOutcome.FAILED, reason, request, trail, latency_ms, error.status)
+        self._note(
+            provider, AttemptOutcome.FAILED, reason, request, trail, latency_ms, error.status
+        )
 
     def _note(
         self,

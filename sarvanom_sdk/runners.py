@@ -2,9 +2,12 @@
 
 A driver runs a flow to its end, yielding each :class:`~sarvanom_sdk.types.StreamChunk`
 the flow emits and, last, the flow's :class:`~sarvanom_sdk.types.LLMResponse`. Streams
-the flow opened and did not close are closed when the driver stops for any reason
-(including a caller leaving a stream early, or cancellation), and the flow is closed so it
-can give back a breaker admission without counting an outcome.
+the flow opened and did not close are closed, and calls it started (hedging) and did not
+collect are cancelled, when the driver stops for any reason (including a caller leaving a
+stream early, or cancellation); the flow is closed so it can give back a breaker admission
+without counting an outcome.
+
+Started calls run on a small shared thread pool (sync) or as tasks (async).
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
-from .effects import CloseStream, Emit, OpenStream, Read, Send, Sleep
+from .effects import (
+    Cancel,
+    CloseStream,
+    Emit,
+    Enter,
+    OpenStream,
+    Read,
+    Send,
+    Sleep,
+    Start,
+    WaitFirst,
+)
 from .errors import ProviderError
 from .transports.base import AsyncTransport, SyncTransport
 from .types import LLMResponse, StreamChunk
@@ -26,6 +40,7 @@ def drive(
     flow: Flow, transport: SyncTransport, sleep: Callable[[float], Any] = time.sleep
 ) -> Iterator[Item]:
     streams: list[Any] = []
+    started: list[Any] = []
     result: Any = None
     error: ProviderError | None = None
     try:
@@ -40,6 +55,16 @@ def drive(
             try:
                 if kind is Send:
                     result = transport.send(effect.call, effect.timeout)
+                elif kind is Enter:
+                    result = effect.bulkhead.enter_sync(effect.timeout)
+                elif kind is Start:
+                    send = effect.send
+                    result = _pool().submit(transport.send, send.call, send.timeout)
+                    started.append(result)
+                elif kind is WaitFirst:
+                    result = _wait_first_sync(effect.handles, effect.timeout)
+                elif kind is Cancel:
+                    effect.handle.cancel()
                 elif kind is Read:
                     result = effect.stream.read(effect.timeout)
                 elif kind is Emit:
@@ -58,6 +83,8 @@ def drive(
         flow.close()
         for stream in streams:
             stream.close()
+        for handle in started:
+            handle.cancel()
 
 
 async def adrive(
@@ -70,6 +97,7 @@ async def adrive(
 
         sleep = asyncio.sleep
     streams: list[Any] = []
+    started: list[Any] = []
     result: Any = None
     error: ProviderError | None = None
     try:
@@ -84,6 +112,18 @@ async def adrive(
             try:
                 if kind is Send:
                     result = await transport.send(effect.call, effect.timeout)
+                elif kind is Enter:
+                    result = await effect.bulkhead.enter_async(effect.timeout)
+                elif kind is Start:
+                    import asyncio
+
+                    send = effect.send
+                    result = asyncio.ensure_future(transport.send(send.call, send.timeout))
+                    started.append(result)
+                elif kind is WaitFirst:
+                    result = await _wait_first_async(effect.handles, effect.timeout)
+                elif kind is Cancel:
+                    effect.handle.cancel()
                 elif kind is Read:
                     result = await effect.stream.read(effect.timeout)
                 elif kind is Emit:
@@ -102,6 +142,8 @@ async def adrive(
         flow.close()
         for stream in streams:
             await stream.close()
+        for handle in started:
+            handle.cancel()
 
 
 def run(
@@ -125,3 +167,31 @@ def _forget(streams: list[Any], stream: Any) -> Any:
     if stream in streams:
         streams.remove(stream)
     return stream
+
+
+_POOL: Any = None
+
+
+def _pool() -> Any:
+    """The thread pool that runs hedged sync calls (made on first use)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sarvanom-hedge")
+    return _POOL
+
+
+def _wait_first_sync(handles: list[Any], timeout: float) -> set[Any]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    done: set[Any] = wait(handles, timeout, return_when=FIRST_COMPLETED).done
+    return done
+
+
+async def _wait_first_async(handles: list[Any], timeout: float) -> set[Any]:
+    import asyncio
+
+    done: set[Any]
+    done, _ = await asyncio.wait(handles, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    return done

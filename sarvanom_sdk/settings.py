@@ -20,7 +20,7 @@ HUGGINGFACE_API                     huggingface_api              router (or: tas
 ENABLE_PAID_API                     enable_paid_api              false
 OPENAI_API_KEY / OPENAI_MODEL       openai_api_key / openai_model       unset / gpt-4o-mini
 OPENAI_BASE_URL                     openai_base_url              https://api.openai.com/v1
-ANTHROPIC_API_KEY / ANTHROPIC_MODEL anthropic_api_key / anthropic_model unset / claude-3-5-haiku-20241022
+ANTHROPIC_API_KEY / ANTHROPIC_MODEL anthropic_api_key / anthropic_model unset / claude-3-5-haiku
 ANTHROPIC_BASE_URL                  anthropic_base_url           https://api.anthropic.com
 LLM_TIMEOUT_SECONDS                 attempt_timeout              15 (one attempt)
 SARVANOM_TOTAL_TIMEOUT_SECONDS      total_timeout                30 (a whole call)
@@ -37,6 +37,12 @@ SARVANOM_PROVIDERS                  providers                    unset (the seed
 SARVANOM_FALLBACK_TO_STUB           fallback_to_stub             true
 SARVANOM_MAX_RESPONSE_BYTES         max_response_bytes           8388608
 SARVANOM_REDIS_URL                  redis_url                    unset (state is local)
+SARVANOM_ROUTING_POLICY             routing_policy               priority (or: latency)
+SARVANOM_MAX_CONCURRENCY            max_concurrency              per provider, e.g. ollama_local=1
+SARVANOM_QUEUE_TIMEOUT_SECONDS      queue_timeout                0.25 (then spill over: "busy")
+SARVANOM_HEDGE                      hedge                        false
+SARVANOM_HEDGE_DELAY_SECONDS        hedge_delay                  unset (the provider's recent p95)
+SARVANOM_HEDGE_PAID                 hedge_paid                   false (never hedge onto paid)
 =================================== ============================ ========================
 """
 
@@ -118,6 +124,12 @@ class Settings:
         default=8 * 1024 * 1024, metadata=_env("SARVANOM_MAX_RESPONSE_BYTES")
     )
     redis_url: str | None = field(default=None, metadata=_env("SARVANOM_REDIS_URL"))
+    routing_policy: str = field(default="priority", metadata=_env("SARVANOM_ROUTING_POLICY"))
+    max_concurrency: str | None = field(default=None, metadata=_env("SARVANOM_MAX_CONCURRENCY"))
+    queue_timeout: float = field(default=0.25, metadata=_env("SARVANOM_QUEUE_TIMEOUT_SECONDS"))
+    hedge: bool = field(default=False, metadata=_env("SARVANOM_HEDGE"))
+    hedge_delay: float | None = field(default=None, metadata=_env("SARVANOM_HEDGE_DELAY_SECONDS"))
+    hedge_paid: bool = field(default=False, metadata=_env("SARVANOM_HEDGE_PAID"))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -154,6 +166,25 @@ class Settings:
         """A copy with ``overrides`` (field names) applied and validated."""
         return dataclasses.replace(self, **_known(overrides))
 
+    # -- derived values -----------------------------------------------------------------
+    def endpoint_urls(self, provider: ProviderName) -> tuple[str, ...]:
+        """The provider's base URLs: OLLAMA_BASE_URL and GPU_REMOTE_URL may list several,
+        comma-separated; other providers have one."""
+        raw = {
+            ProviderName.OLLAMA_LOCAL: self.ollama_base_url,
+            ProviderName.REMOTE_GPU: self.gpu_remote_url,
+            ProviderName.HUGGINGFACE: self.huggingface_base_url,
+            ProviderName.OPENAI: self.openai_base_url,
+            ProviderName.ANTHROPIC: self.anthropic_base_url,
+        }.get(provider)
+        return tuple(u.strip() for u in raw.split(",") if u.strip()) if raw else ()
+
+    def concurrency_limit(self, provider: ProviderName) -> int:
+        """Calls in flight allowed to each endpoint of ``provider``."""
+        return _concurrency_map(self.max_concurrency).get(
+            provider, DEFAULT_CONCURRENCY.get(provider, 32)
+        )
+
     # -- presentation -------------------------------------------------------------------
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set (for redaction)."""
@@ -180,6 +211,33 @@ class Settings:
         return f"Settings({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+#: Calls in flight per endpoint by default: a CPU Ollama answers one or two at a time.
+DEFAULT_CONCURRENCY = {
+    ProviderName.OLLAMA_LOCAL: 2,
+    ProviderName.REMOTE_GPU: 4,
+    ProviderName.HUGGINGFACE: 8,
+    ProviderName.OPENAI: 64,
+    ProviderName.ANTHROPIC: 64,
+}
+
+
+def _concurrency_map(raw: str | None) -> dict[ProviderName, int]:
+    """``"ollama_local=1,remote_gpu=4"`` as a mapping (ConfigurationError when malformed)."""
+    name = "SARVANOM_MAX_CONCURRENCY"
+    out: dict[ProviderName, int] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        provider, sep, number = item.partition("=")
+        if not sep or not number.strip().isdigit() or int(number) < 1:
+            raise ConfigurationError(name, f"expected provider=N with N >= 1, got {item.strip()!r}")
+        try:
+            out[ProviderName.parse(provider)] = int(number)
+        except InvalidRequestError as exc:
+            raise ConfigurationError(name, str(exc).split(": ", 1)[1]) from None
+    return out
 
 
 _SECRET_FIELDS = frozenset(
@@ -241,9 +299,14 @@ _URL_FIELDS = frozenset(
 )
 _POSITIVE_FLOATS = frozenset(
     {"attempt_timeout", "total_timeout", "connect_timeout", "first_token_timeout",
-     "circuit_reset_seconds"}
+     "circuit_reset_seconds", "queue_timeout"}
 )
-_CHOICES = {"gpu_remote_protocol": ("seed", "openai"), "huggingface_api": ("router", "task")}
+_CHOICES = {
+    "gpu_remote_protocol": ("seed", "openai"),
+    "huggingface_api": ("router", "task"),
+    "routing_policy": ("priority", "latency"),
+}
+_MULTI_URL_FIELDS = frozenset({"ollama_base_url", "gpu_remote_url"})
 
 
 def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
@@ -335,7 +398,9 @@ def _check(s: Settings) -> None:
         name = f.metadata["env"]
         value = getattr(s, f.name)
         if f.name in _URL_FIELDS and value is not None:
-            _check_url(name, value)
+            urls = value.split(",") if f.name in _MULTI_URL_FIELDS else [value]
+            for url in urls:
+                _check_url(name, url.strip())
         if f.name in _POSITIVE_FLOATS and not value > 0:
             raise ConfigurationError(name, f"must be greater than 0, got {value}")
         if f.name in _CHOICES and value not in _CHOICES[f.name]:
@@ -349,6 +414,9 @@ def _check(s: Settings) -> None:
     _at_least(s, "max_response_bytes", 1024)
     if s.budget_usd is not None:
         _at_least(s, "budget_usd", 0)
+    if s.hedge_delay is not None:
+        _at_least(s, "hedge_delay", 0)
+    _concurrency_map(s.max_concurrency)
     if s.max_retries > 10:
         raise ConfigurationError("SARVANOM_MAX_RETRIES", f"must be at most 10, got {s.max_retries}")
     if s.redis_url is not None and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):

@@ -76,6 +76,7 @@ class AttemptOutcome(str, enum.Enum):
 
 
 ROLES = ("system", "user", "assistant")
+TIERS = ("simple", "complex", "critical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +123,10 @@ class LLMRequest:
     Exactly one of ``prompt`` or ``messages`` (a list of ``{"role", "content"}``) is given.
     ``provider`` pins the request to one provider (the stub still answers if it fails,
     unless strict); ``model`` overrides the pinned provider's model (it needs a pin, since
-    model names differ between providers); ``cache=False`` bypasses the response cache for this request;
-    ``timeout`` overrides the client's total deadline in seconds.
+    model names differ between providers); ``cache=False`` bypasses the response cache
+    for this request; ``timeout`` overrides the client's total deadline in seconds.
+    ``tier`` ("simple", "complex", "critical") asks for the matching preference order
+    (see :mod:`sarvanom_sdk.routing`); ``hedge`` turns hedging on or off for this request.
     """
 
     prompt: str | None = None
@@ -135,6 +138,8 @@ class LLMRequest:
     provider: ProviderName | None = None
     cache: bool = True
     timeout: float | None = None
+    tier: str | None = None
+    hedge: bool | None = None
     trace_id: str = field(default_factory=new_trace_id)
 
     def __post_init__(self) -> None:
@@ -179,6 +184,12 @@ class LLMRequest:
             or not 0 < self.timeout < math.inf
         ):
             raise InvalidRequestError("timeout", "must be a positive number of seconds")
+        if self.tier is not None and self.tier not in TIERS:
+            raise InvalidRequestError(
+                "tier", f"unknown tier {self.tier!r}; allowed: {', '.join(TIERS)}"
+            )
+        if self.hedge is not None and not isinstance(self.hedge, bool):
+            raise InvalidRequestError("hedge", "must be true, false or None")
         if not isinstance(self.trace_id, str) or not self.trace_id or len(self.trace_id) > 128:
             raise InvalidRequestError("trace_id", "must be a non-empty string of at most 128 chars")
         if self.prompt_chars() > MAX_PROMPT_CHARS:

@@ -95,11 +95,15 @@ class ProviderCircuit:
             self._breaker.close()
         self.release(ticket)
 
+    def hold_for(self, seconds: float) -> None:
+        """Keep the provider out for ``seconds`` (its Retry-After or exhausted quota)."""
+        hold = self._clock.wall() + timedelta(seconds=seconds)
+        if self._hold_until is None or hold > self._hold_until:
+            self._hold_until = hold
+
     def record_failure(self, ticket: int, error: ProviderError) -> None:
         if error.retry_after and error.status == 429:
-            hold = self._clock.wall() + timedelta(seconds=error.retry_after)
-            if self._hold_until is None or hold > self._hold_until:
-                self._hold_until = hold
+            self.hold_for(error.retry_after)
         if not error.trips_breaker:
             self.record_success(ticket)
             return

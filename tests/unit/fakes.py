@@ -14,7 +14,9 @@ from sarvanom_sdk.clock import FakeClock
 from sarvanom_sdk.errors import BadResponseError, ProviderError, ProviderTimeout, error_for_status
 from sarvanom_sdk.health import HealthRegistry
 from sarvanom_sdk.http import HttpCall, HttpReply, parse_retry_after
+from sarvanom_sdk.endpoints import Endpoint
 from sarvanom_sdk.layers.breaker import ProviderCircuit
+from sarvanom_sdk.layers.bulkhead import Bulkhead
 from sarvanom_sdk.layers.cache import CacheLayer, ResponseCache
 from sarvanom_sdk.layers.cost import BudgetLedger, CostGate
 from sarvanom_sdk.layers.retry import RetryPolicy
@@ -179,11 +181,22 @@ class Harness:
             clock=self.clock,
         )
         self.ledger = BudgetLedger(self.settings.budget_usd)
+        self.endpoints = {
+            p: [
+                Endpoint(
+                    p,
+                    FakeAdapter(p),
+                    self.circuits[p],
+                    Bulkhead(self.settings.concurrency_limit(p)),
+                    f"http://fake/{p.value}",
+                )
+            ]
+            for p in providers
+        }
         self.router = Router(
             settings=self.settings,
             chain=chain,
-            adapters={p: FakeAdapter(p) for p in providers},
-            circuits=self.circuits,
+            endpoints=self.endpoints,
             health=HealthRegistry(providers, self.clock),
             gate=CostGate(self.settings.enable_paid_api, self.ledger),
             retry=RetryPolicy(self.settings.max_retries, jitter=lambda v: v),

@@ -9,30 +9,51 @@ them; no network call happens before the first request.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock
 from .core import PROBE_TIMEOUT, Core
-from .errors import ProviderError
+from .errors import InvalidRequestError, ProviderError
 from .layers.retry import RetryPolicy
 from .runners import adrive, arun, drive, run
 from .settings import Settings
 from .stack import Layer, acompose, compose
-from .types import LLMRequest, LLMResponse, ProviderHealth, StreamChunk
+from .types import LLMRequest, LLMResponse, ProviderHealth, ProviderName, StreamChunk
 
-_UNSET: Any = object()
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
+    class RequestOptions(TypedDict, total=False):
+        """The keyword arguments of ``complete()``/``stream()``: LLMRequest's fields."""
+
+        messages: Any
+        system: str | None
+        max_tokens: int
+        temperature: float
+        model: str | None
+        provider: str | ProviderName | None
+        cache: bool
+        timeout: float | None
+        tier: str | None
+        hedge: bool | None
+        trace_id: str
 
 
-def make_request(prompt: str | LLMRequest | None, options: dict[str, Any]) -> LLMRequest:
+_FIELDS = frozenset(LLMRequest.__dataclass_fields__) - {"prompt"}
+
+
+def make_request(prompt: str | LLMRequest | None, options: Mapping[str, Any]) -> LLMRequest:
     """An LLMRequest from ``complete()``'s arguments (validated; no network)."""
-    given = {
-        k: v for k, v in options.items() if v is not _UNSET and k not in ("self", "prompt")
-    }
+    unknown = set(options) - _FIELDS
+    if unknown:
+        raise InvalidRequestError(
+            sorted(unknown)[0], f"not a request field; allowed: {', '.join(sorted(_FIELDS))}"
+        )
     if isinstance(prompt, LLMRequest):
-        return replace(prompt, **given) if given else prompt
-    return LLMRequest(prompt=prompt, **given)
+        return replace(prompt, **options) if options else prompt
+    return LLMRequest(prompt=prompt, **options)
 
 
 class _ClientBase:
@@ -108,28 +129,18 @@ class SarvanClient(_ClientBase):
         return self._transport
 
     def complete(
-        self,
-        prompt: str | LLMRequest | None = None,
-        *,
-        messages: Any = _UNSET,
-        system: Any = _UNSET,
-        max_tokens: Any = _UNSET,
-        temperature: Any = _UNSET,
-        model: Any = _UNSET,
-        provider: Any = _UNSET,
-        cache: Any = _UNSET,
-        timeout: Any = _UNSET,
-        tier: Any = _UNSET,
-        hedge: Any = _UNSET,
-        trace_id: Any = _UNSET,
+        self, prompt: str | LLMRequest | None = None, **options: Unpack[RequestOptions]
     ) -> LLMResponse:
-        """Answer ``prompt`` (or ``messages``) through the chain. Always returns a response
-        (the stub's when no provider answered) unless the request is invalid
-        (:class:`InvalidRequestError`) or strict mode is on (:class:`AllProvidersFailed`)."""
-        request = make_request(prompt, locals())
+        """Answer ``prompt`` (or ``messages=[...]``) through the chain; ``options`` are
+        :class:`LLMRequest` fields. Always returns a response (the stub's when no provider
+        answered) unless the request is invalid (:class:`InvalidRequestError`) or strict
+        mode is on (:class:`AllProvidersFailed`)."""
+        request = make_request(prompt, options)
         return self._core.finish(request, self._handler(request))
 
-    def stream(self, prompt: str | LLMRequest | None = None, **options: Any) -> SyncStream:
+    def stream(
+        self, prompt: str | LLMRequest | None = None, **options: Unpack[RequestOptions]
+    ) -> SyncStream:
         """Stream the answer: iterate the returned object for :class:`StreamChunk` values;
         ``.response`` holds the final :class:`LLMResponse` after the iteration ends."""
         request = make_request(prompt, options)
@@ -187,26 +198,15 @@ class AsyncSarvanClient(_ClientBase):
         )
 
     async def complete(
-        self,
-        prompt: str | LLMRequest | None = None,
-        *,
-        messages: Any = _UNSET,
-        system: Any = _UNSET,
-        max_tokens: Any = _UNSET,
-        temperature: Any = _UNSET,
-        model: Any = _UNSET,
-        provider: Any = _UNSET,
-        cache: Any = _UNSET,
-        timeout: Any = _UNSET,
-        tier: Any = _UNSET,
-        hedge: Any = _UNSET,
-        trace_id: Any = _UNSET,
+        self, prompt: str | LLMRequest | None = None, **options: Unpack[RequestOptions]
     ) -> LLMResponse:
         """The async twin of :meth:`SarvanClient.complete` (same arguments and result)."""
-        request = make_request(prompt, locals())
+        request = make_request(prompt, options)
         return self._core.finish(request, await self._handler(request))
 
-    def stream(self, prompt: str | LLMRequest | None = None, **options: Any) -> AsyncStream:
+    def stream(
+        self, prompt: str | LLMRequest | None = None, **options: Unpack[RequestOptions]
+    ) -> AsyncStream:
         """``async with client.stream(...) as s: async for chunk in s: ...``; then
         ``s.response``. Leaving the block early closes the provider connection."""
         request = make_request(prompt, options)

@@ -184,6 +184,8 @@ class LLMRequest:
             or not 0 < self.timeout < math.inf
         ):
             raise InvalidRequestError("timeout", "must be a positive number of seconds")
+        if not isinstance(self.cache, bool):
+            raise InvalidRequestError("cache", "must be true or false")
         if self.tier is not None and self.tier not in TIERS:
             raise InvalidRequestError(
                 "tier", f"unknown tier {self.tier!r}; allowed: {', '.join(TIERS)}"
@@ -193,7 +195,8 @@ class LLMRequest:
         if not isinstance(self.trace_id, str) or not self.trace_id or len(self.trace_id) > 128:
             raise InvalidRequestError("trace_id", "must be a non-empty string of at most 128 chars")
         if self.prompt_chars() > MAX_PROMPT_CHARS:
-            raise InvalidRequestError("prompt", f"longer than {MAX_PROMPT_CHARS} characters")
+            where = "prompt" if self.prompt is not None else "messages"
+            raise InvalidRequestError(where, f"longer than {MAX_PROMPT_CHARS} characters")
 
     def prompt_chars(self) -> int:
         text = len(self.system or "")

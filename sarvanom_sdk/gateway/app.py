@@ -1,0 +1,390 @@
+"""The gateway application: one :class:`~sarvanom_sdk.AsyncSarvanClient` served over HTTP.
+
+:func:`create_app` builds the ``aiohttp.web`` application. Endpoints:
+
+* ``GET /health``: liveness, ``{"status": "ok"}``; never needs the token.
+* ``GET /health/gpu-providers[?probe=true]``: the seed's health JSON, exactly (the
+  seed's keys of ``client.health_report()``); ``probe=true`` first calls every provider's
+  health endpoint.
+* ``POST /api/query``: the seed's query endpoint. The body holds LLMRequest fields
+  (``prompt`` or ``messages``, ``system``, ``max_tokens``, ``temperature``, ``provider``,
+  ``model``, ``cache``, ``timeout``...); the answer is ``LLMResponse.to_dict()``, 200 even
+  for the stub's answer (``"success": false``) — unless the client is strict, then 503.
+* ``POST /v1/chat/completions``, ``GET /v1/models[/{model}]``: OpenAI's wire format
+  (:mod:`.openai_compat`).
+* ``GET /metrics``: Prometheus text (:mod:`.metrics`); 501 without prometheus-client.
+
+Every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` when a token is set.
+Every error has OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.
+``X-Request-ID`` (printable ASCII, at most 128 characters; otherwise a new one is made)
+becomes the request's trace id in the SDK and is echoed on every response. Answers carry
+``x-sarvanom-provider`` and ``x-sarvanom-cache`` (hit, stale, miss). One access-log line a
+request goes to the ``sarvanom_sdk.gateway`` logger: method, path, status, time, trace id,
+provider — never a header value, a key, a token or a prompt. On cleanup (graceful shutdown)
+the app detaches its metrics and closes the client it serves.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from typing import Any
+
+from aiohttp import web
+
+from ..chain import active_chain
+from ..client import AsyncSarvanClient, AsyncStream
+from ..errors import AllProvidersFailed, ConfigurationError
+from ..settings import Settings
+from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from . import openai_compat
+from .limits import GatewayError, InFlightGate, Limits, admit_request, read_json
+from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
+
+logger = logging.getLogger("sarvanom_sdk.gateway")
+
+REQUEST_ID = "X-Request-ID"
+#: The request's trace id, stored on the request (aiohttp < 3.13 has no RequestKey).
+TRACE_ID: Any = (
+    web.RequestKey("sarvanom_trace_id", str) if hasattr(web, "RequestKey") else "sarvanom_trace_id"
+)
+_VALID_TRACE_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")
+_QUERY_FIELDS = frozenset(f.name for f in fields(LLMRequest)) - {"trace_id"}
+_PUBLIC_PATHS = frozenset({"/health"})
+#: The seed's health JSON, exactly: extra keys of ``health_report()`` are left out.
+SEED_HEALTH_KEYS = ("status", "timestamp", "gpu_providers")
+
+
+class OpenedStream:
+    """A streamed answer whose first chunk has arrived (see :meth:`Gateway.stream`)."""
+
+    def __init__(
+        self, stream: AsyncStream, first: StreamChunk | None, rest: AsyncIterator[StreamChunk]
+    ) -> None:
+        self._stream = stream
+        self._first = first
+        self._rest = rest
+
+    @property
+    def provider(self) -> ProviderName:
+        """The provider answering (known from the first chunk)."""
+        if self._first is not None and self._first.provider is not None:
+            return self._first.provider
+        response = self._stream.response
+        return response.provider if response is not None else ProviderName.LOCAL_STUB
+
+    async def chunks(self) -> AsyncIterator[StreamChunk]:
+        """Every chunk, the first included; raises StreamInterrupted if the answer breaks."""
+        if self._first is not None:
+            yield self._first
+        async for chunk in self._rest:
+            yield chunk
+
+    @property
+    def response(self) -> LLMResponse | None:
+        """The final response, once :meth:`chunks` is exhausted."""
+        return self._stream.response
+
+
+class Gateway:
+    """What one app serves with: the client, the limits, the token, the metrics."""
+
+    def __init__(
+        self,
+        client: AsyncSarvanClient,
+        limits: Limits,
+        token: str | None,
+        metrics: GatewayMetrics | None,
+    ) -> None:
+        self.client = client
+        self.limits = limits
+        self.gate = InFlightGate(limits)
+        self.metrics = metrics
+        self.started = int(time.time())
+        self._token = None if token is None else token.encode()
+
+    def authorized(self, header: str | None) -> bool | None:
+        """True: the header carries the token (or none is needed); False: a wrong token;
+        None: no bearer token given."""
+        if self._token is None:
+            return True
+        scheme, _, value = (header or "").partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
+            return None
+        return hmac.compare_digest(value.encode("utf-8", "surrogateescape"), self._token)
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """The client's answer (metrics noted); 503 for a strict client no provider
+        answered."""
+        try:
+            response = await self.client.complete(request)
+        except AllProvidersFailed as error:
+            raise GatewayError.no_provider(error) from None
+        self.observe(response)
+        return response
+
+    @asynccontextmanager
+    async def stream(self, request: LLMRequest) -> AsyncIterator[OpenedStream]:
+        """The answer as a stream whose first chunk is already in, so a request no provider
+        can answer is refused (503, strict client) before a byte is sent. Leaving the block
+        closes the provider connection; a finished answer is noted in the metrics."""
+        stream = self.client.stream(request)
+        async with stream:
+            rest = aiter(stream)
+            try:
+                try:
+                    first = await anext(rest, None)
+                except AllProvidersFailed as error:
+                    raise GatewayError.no_provider(error) from None
+                yield OpenedStream(stream, first, rest)
+            finally:
+                aclose = getattr(rest, "aclose", None)  # an async generator: close it now
+                if aclose is not None:
+                    await aclose()
+            if stream.response is not None:
+                self.observe(stream.response)
+
+    def observe(self, response: LLMResponse) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_response(response)
+
+    @staticmethod
+    def answer_headers(
+        provider: ProviderName, response: LLMResponse | None = None
+    ) -> dict[str, str]:
+        """``x-sarvanom-provider`` and, when the response is known, ``x-sarvanom-cache`` and
+        ``x-sarvanom-model`` (only when it is a safe header value)."""
+        headers = {"x-sarvanom-provider": provider.value}
+        if response is not None:
+            cache = "stale" if response.stale else "hit" if response.cached else "miss"
+            headers["x-sarvanom-cache"] = cache
+            model = response.model or ""
+            if model and len(model) <= 200 and model.isascii() and model.isprintable():
+                headers["x-sarvanom-model"] = model
+        return headers
+
+
+GATEWAY = web.AppKey("sarvanom_gateway", Gateway)
+GatewayHandler = Callable[[web.Request, Gateway, str], Awaitable[web.StreamResponse]]
+
+
+def create_app(
+    client: AsyncSarvanClient | None = None,
+    *,
+    settings: Settings | None = None,
+    token: str | None = None,
+    limits: Limits | None = None,
+) -> web.Application:
+    """The gateway app serving ``client`` (default: a new client from ``settings``, or
+    from the environment when both are None).
+
+    ``token``: the bearer token every endpoint but ``/health`` requires; None means no
+    authentication (the caller decides, e.g. ``sarvanom serve`` reads
+    ``SARVANOM_GATEWAY_TOKEN``). ``limits``: :class:`Limits` (defaults: 1 MiB bodies,
+    256 in flight). The app closes the client when it is cleaned up.
+    """
+    if client is not None and settings is not None:
+        raise ConfigurationError("settings", "give a client or settings, not both")
+    if token is not None and not token.strip():
+        raise ConfigurationError("token", "must not be empty (None disables authentication)")
+    limits = limits or Limits()
+    client = client or AsyncSarvanClient(settings)
+    metrics = load_metrics(p.value for p in active_chain(client.settings))
+    gateway = Gateway(client, limits, token, metrics)
+    app = web.Application(
+        middlewares=[_observe, _authenticate], client_max_size=limits.max_body_bytes
+    )
+    app[GATEWAY] = gateway
+    app.on_response_prepare.append(_stamp_request_id)
+    app.on_cleanup.append(_cleanup)
+    app.router.add_get("/health", _health)
+    for method, path, handler in (*_ROUTES, *openai_compat.ROUTES):
+        app.router.add_route(method, path, _bind(handler))
+    if metrics is not None:
+        client.router.observers.append(metrics.observe_attempt)
+    return app
+
+
+def _bind(handler: GatewayHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await handler(request, request.app[GATEWAY], request[TRACE_ID])
+
+    return handle
+
+
+# -- middlewares and signals -----------------------------------------------------------------
+@web.middleware
+async def _observe(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Trace id in; errors rendered in OpenAI's shape; access log and HTTP metrics out."""
+    started = time.perf_counter()
+    given = request.headers.get(REQUEST_ID)
+    request[TRACE_ID] = given if given and _VALID_TRACE_ID.match(given) else uuid.uuid4().hex
+    try:
+        response = await handler(request)
+    except GatewayError as error:
+        response = error_response(error)
+    except web.HTTPException as exc:  # aiohttp's own: no route, wrong method...
+        response = error_response(_from_http(request, exc))
+    except Exception:
+        logger.exception(
+            "unhandled error on %s %s",
+            request.method,
+            request.path[:200],
+            extra={"trace_id": request[TRACE_ID]},
+        )
+        response = error_response(
+            GatewayError(
+                500, f"internal error (request id {request[TRACE_ID]})", code="internal_error"
+            )
+        )
+    _account(request, response, time.perf_counter() - started)
+    return response
+
+
+@web.middleware
+async def _authenticate(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.path in _PUBLIC_PATHS:
+        return await handler(request)
+    verdict = request.app[GATEWAY].authorized(request.headers.get("Authorization"))
+    if verdict:
+        return await handler(request)
+    challenge = {"WWW-Authenticate": 'Bearer realm="sarvanom"'}
+    if verdict is None:
+        raise GatewayError(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            code="missing_token",
+            headers=challenge,
+        )
+    raise GatewayError(401, "invalid bearer token", code="invalid_api_key", headers=challenge)
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    trace_id = request.get(TRACE_ID)
+    if trace_id is not None:
+        response.headers[REQUEST_ID] = trace_id
+
+
+async def _cleanup(app: web.Application) -> None:
+    gateway = app[GATEWAY]
+    if gateway.metrics is not None:
+        observers = gateway.client.router.observers
+        if gateway.metrics.observe_attempt in observers:
+            observers.remove(gateway.metrics.observe_attempt)
+    await gateway.client.close()
+
+
+def error_response(error: GatewayError) -> web.Response:
+    return web.json_response(error.body(), status=error.status, headers=error.headers)
+
+
+def _from_http(request: web.Request, exc: web.HTTPException) -> GatewayError:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+    message = f"{exc.reason}: {request.method} {request.path[:200]}"
+    return GatewayError(
+        exc.status,
+        message,
+        code=codes.get(exc.status, f"http_{exc.status}"),
+        headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+    )
+
+
+def _account(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+    gateway = request.app[GATEWAY]
+    if gateway.metrics is not None:
+        resource = request.match_info.route.resource
+        endpoint = resource.canonical if resource is not None else "unmatched"
+        gateway.metrics.observe_http(endpoint, response.status, seconds)
+    if logger.isEnabledFor(logging.INFO):
+        provider = response.headers.get("x-sarvanom-provider", "-")
+        ms = seconds * 1000
+        logger.info(
+            "%s %s %d %.1fms %s %s",
+            request.method,
+            request.path[:200],
+            response.status,
+            ms,
+            request[TRACE_ID],
+            provider,
+            extra={
+                "http_method": request.method,
+                "path": request.path[:200],
+                "status": response.status,
+                "duration_ms": round(ms, 3),
+                "trace_id": request[TRACE_ID],
+                "provider": provider,
+                "remote": request.remote,
+            },
+        )
+
+
+# -- handlers -------------------------------------------------------------------------------
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _provider_health(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
+    if request.query.get("probe", "").lower() in ("1", "true", "yes"):
+        await gateway.client.get_provider_health(probe=True)
+    report = gateway.client.health_report()
+    return web.json_response({key: report[key] for key in SEED_HEALTH_KEYS})
+
+
+async def _query(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
+    body = await read_json(request, gateway.limits.max_body_bytes)
+    fields = query_fields(body, gateway.client.settings.total_timeout)
+    llm_request = admit_request({**fields, "trace_id": trace_id}, gateway.limits)
+    async with gateway.gate.slot():
+        response = await gateway.complete(llm_request)
+    return web.json_response(
+        response.to_dict(), headers=gateway.answer_headers(response.provider, response)
+    )
+
+
+def query_fields(body: Mapping[str, Any], max_timeout: float) -> dict[str, Any]:
+    """``/api/query``'s body as LLMRequest keyword arguments: unknown names refused, null
+    meaning absent, ``cache`` a boolean, ``timeout`` no longer than the client's deadline."""
+    unknown = sorted(set(body) - _QUERY_FIELDS)
+    if unknown:
+        raise GatewayError.bad_request(
+            unknown[0], f"{unknown[0]}: unknown field; allowed: {', '.join(sorted(_QUERY_FIELDS))}"
+        )
+    fields = {k: v for k, v in body.items() if v is not None}
+    if "cache" in fields and not isinstance(fields["cache"], bool):
+        raise GatewayError.bad_request("cache", "cache: must be true or false")
+    timeout = fields.get("timeout")
+    if (
+        isinstance(timeout, (int, float))
+        and not isinstance(timeout, bool)
+        and timeout > max_timeout
+    ):
+        raise GatewayError.bad_request(
+            "timeout", f"timeout: must be at most {max_timeout:g} seconds here"
+        )
+    return fields
+
+
+async def _metrics(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
+    if gateway.metrics is None:
+        raise GatewayError(501, INSTALL_HINT, code="metrics_unavailable")
+    health = await gateway.client.get_provider_health()
+    body = gateway.metrics.render(health, gateway.gate.in_flight, gateway.gate.waiting)
+    return web.Response(body=body, headers={"Content-Type": gateway.metrics.content_type})
+
+
+_ROUTES: tuple[tuple[str, str, GatewayHandler], ...] = (
+    ("GET", "/health/gpu-providers", _provider_health),
+    ("POST", "/api/query", _query),
+    ("GET", "/metrics", _metrics),
+)

@@ -1,0 +1,216 @@
+"""What the gateway accepts, and how it refuses what it does not.
+
+* :class:`Limits`: the request body size, the prompt size, the ``max_tokens`` cap and the
+  concurrency cap (requests in flight, plus a bounded wait for a free slot).
+* :class:`GatewayError`: every refusal, rendered in OpenAI's error shape
+  ``{"error": {"message", "type", "param", "code"}}`` on every endpoint.
+* :func:`read_json`: the body as a JSON object, or 413 / 400 naming the problem.
+* :func:`admit_request`: an :class:`~sarvanom_sdk.LLMRequest` within the limits, or 400 with
+  the SDK's own :class:`~sarvanom_sdk.InvalidRequestError` message and field.
+* :class:`InFlightGate`: at most ``max_in_flight`` model calls at once; up to ``max_waiting``
+  more wait (at most ``wait_timeout`` seconds) for a slot; beyond that, 503 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
+from ..types import DEFAULT_MAX_TOKENS, MAX_PROMPT_CHARS, MAX_TOKENS_CAP, LLMRequest
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The gateway's limits. ``max_tokens`` and ``max_prompt_chars`` may only tighten the
+    SDK's own caps (``types.MAX_TOKENS_CAP``, ``types.MAX_PROMPT_CHARS``)."""
+
+    max_body_bytes: int = MIB
+    max_prompt_chars: int = 200_000
+    max_tokens: int = MAX_TOKENS_CAP
+    max_in_flight: int = 256
+    max_waiting: int = 1024
+    wait_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        caps = {"max_tokens": MAX_TOKENS_CAP, "max_prompt_chars": MAX_PROMPT_CHARS}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            least = 0 if f.name in ("max_waiting", "wait_timeout") else 1
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < least:
+                raise ConfigurationError(f.name, f"must be a number >= {least}, got {value!r}")
+            if f.name in caps and value > caps[f.name]:
+                raise ConfigurationError(f.name, f"must be at most {caps[f.name]}, got {value}")
+
+
+class GatewayError(Exception):
+    """A refusal: HTTP ``status`` and OpenAI's error object. ``param`` names the offending
+    request field when there is one; ``code`` is a stable machine-readable token."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+    @property
+    def kind(self) -> str:
+        """OpenAI's ``type``: ``server_error`` for 5xx, ``invalid_request_error`` else."""
+        return "server_error" if self.status >= 500 else "invalid_request_error"
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    @classmethod
+    def bad_request(
+        cls, param: str | None, message: str, code: str = "invalid_request"
+    ) -> GatewayError:
+        """400 about the request field ``param``."""
+        return cls(400, message, code=code, param=param)
+
+    @classmethod
+    def invalid(cls, error: InvalidRequestError) -> GatewayError:
+        """400 from the SDK's validation error (its message names the field)."""
+        return cls.bad_request(error.field, str(error))
+
+    @classmethod
+    def no_provider(cls, error: AllProvidersFailed) -> GatewayError:
+        """503 for a strict client (``fallback_to_stub=False``) when no provider answered."""
+        return cls(503, str(error), code="no_provider_available")
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"request body larger than {limit} bytes", code="request_too_large")
+
+
+async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
+    """The request body parsed as a JSON object of at most ``limit`` bytes.
+
+    413 when the body is larger (decided from Content-Length before reading when it is
+    declared); 400 when it is empty, not JSON, or not an object.
+    """
+    from aiohttp import web
+
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit) from None
+    if len(raw) > limit:
+        raise _too_large(limit)
+    if not raw.strip():
+        raise GatewayError(
+            400, "the request body is empty; expected a JSON object", code="invalid_json"
+        )
+    try:
+        body = json.loads(raw)
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise GatewayError(400, f"malformed JSON body: {error}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "the request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def admit_request(fields: Mapping[str, Any], limits: Limits) -> LLMRequest:
+    """An LLMRequest from ``fields`` (LLMRequest keyword arguments), within ``limits``.
+
+    Raises :class:`GatewayError` (400) naming the field: the SDK's validation message, or
+    the gateway's tighter ``max_tokens`` and prompt-size caps. Without ``max_tokens`` the
+    SDK's default applies, lowered to the gateway's cap.
+    """
+    if "max_tokens" not in fields:
+        fields = {**fields, "max_tokens": min(DEFAULT_MAX_TOKENS, limits.max_tokens)}
+    try:
+        request = LLMRequest(**fields)
+    except InvalidRequestError as error:
+        raise GatewayError.invalid(error) from None
+    if request.max_tokens > limits.max_tokens:
+        raise GatewayError.bad_request(
+            "max_tokens",
+            f"max_tokens: must be at most {limits.max_tokens} on this gateway, "
+            f"got {request.max_tokens}",
+        )
+    if request.prompt_chars() > limits.max_prompt_chars:
+        raise GatewayError.bad_request(
+            "prompt" if request.prompt is not None else "messages",
+            f"the prompt is longer than this gateway's limit of {limits.max_prompt_chars} "
+            "characters (system text and all messages together)",
+            code="prompt_too_long",
+        )
+    return request
+
+
+class InFlightGate:
+    """Bounds concurrent model calls; see the module docstring. Belongs to one event loop."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limit = limits.max_in_flight
+        self._capacity = limits.max_in_flight + limits.max_waiting
+        self._wait_timeout = limits.wait_timeout
+        self._slots = asyncio.Semaphore(limits.max_in_flight)
+        self.admitted = 0  # in flight + waiting
+        self.in_flight = 0
+
+    @property
+    def waiting(self) -> int:
+        return self.admitted - self.in_flight
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the body of the ``async with``; 503 when none can be had."""
+        if self.admitted >= self._capacity:
+            raise self._busy(f"{self.limit} in flight, {self.waiting} waiting")
+        self.admitted += 1
+        try:
+            if self._slots.locked():
+                try:
+                    await asyncio.wait_for(self._slots.acquire(), self._wait_timeout)
+                except asyncio.TimeoutError:
+                    raise self._busy(f"no free slot within {self._wait_timeout:g}s") from None
+            else:
+                await self._slots.acquire()
+            self.in_flight += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1
+                self._slots.release()
+        finally:
+            self.admitted -= 1
+
+    @staticmethod
+    def _busy(detail: str) -> GatewayError:
+        return GatewayError(
+            503,
+            f"the gateway is at its concurrency limit ({detail}); retry shortly",
+            code="gateway_overloaded",
+            headers={"Retry-After": "1"},
+        )

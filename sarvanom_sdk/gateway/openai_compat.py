@@ -1,0 +1,378 @@
+"""OpenAI-compatible endpoints: ``POST /v1/chat/completions`` (JSON, and SSE with
+``stream: true``) and ``GET /v1/models[/{model}]``, so the official ``openai`` client,
+LangChain's ``ChatOpenAI`` and other OpenAI clients work by changing only ``base_url``
+(``http://127.0.0.1:8000/v1``; ``api_key`` is the gateway token, or any string without one).
+
+Model names
+-----------
+===================================== ============================================================
+``sarvanom/auto``                     the whole chain, free first (as ``client.complete()``)
+``sarvanom/<provider>``               pinned to one provider of the chain, e.g.
+                                      ``sarvanom/ollama_local``; the stub still answers if it fails
+``sarvanom/<provider>/<model>``       pinned, with that provider's model overridden, e.g.
+                                      ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``
+``sarvanom/local_stub``               the stub alone (for tests)
+anything else                         404 ``model_not_found``, as is a provider not in the chain
+===================================== ============================================================
+
+``GET /v1/models`` lists ``sarvanom/auto`` and ``sarvanom/<provider>`` for every provider of
+the chain, the stub last. A response's ``model`` is ``sarvanom/<provider that answered>``;
+the provider's own model name is in the ``x-sarvanom-model`` header (JSON answers) and the
+provider in ``x-sarvanom-provider``.
+
+Requests
+--------
+``messages`` (roles ``system``, ``developer`` (as system), ``user``, ``assistant``; content a
+string or a list of text parts), ``max_completion_tokens`` or ``max_tokens`` (default 512),
+``temperature`` (default 0.7), ``stream``, ``stream_options.include_usage``. Refused with
+400: tools and function calling, ``n`` other than 1, ``logprobs``, a ``response_format``
+other than text. Other OpenAI parameters (``top_p``, ``stop``, ``seed``, ``user``...) are
+accepted and ignored.
+
+When no provider answers
+------------------------
+The stub's answer comes back as a normal 200 completion (``finish_reason: "stop"``), with
+``model: "sarvanom/local_stub"`` and the header ``x-sarvanom-provider: local_stub``; its text
+begins ``[sarvanom local_stub] This is not a model's answer``. This keeps the SDK's promise
+(an answer, never none) and its single switch: a strict client (``fallback_to_stub=False``,
+``SARVANOM_FALLBACK_TO_STUB=false`` or ``sarvanom serve --strict``) answers 503
+``no_provider_available`` instead — the right setting when programs, not people, read the
+answers, since an OpenAI client cannot tell the stub's text from a model's.
+
+Streams: a provider is committed to on its first token, so a strict refusal is still a
+clean 503 before any byte. A stream that breaks after it began ends with an SSE event
+``{"error": {...,"code": "stream_interrupted"}}`` and no ``[DONE]`` (the official client
+raises ``APIError``) — never a clean finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..chain import active_chain, not_in_chain_reason
+from ..errors import StreamInterrupted
+from ..settings import Settings
+from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from .limits import GatewayError, admit_request, read_json
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+PREFIX = "sarvanom/"
+AUTO = "sarvanom/auto"
+_STUB = ProviderName.LOCAL_STUB
+_ROLES = {"developer": "system"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_length": "length",
+    "length": "length",
+    "stop": "stop",
+}
+
+
+# -- models ---------------------------------------------------------------------------------
+def served_models(settings: Settings) -> list[str]:
+    """The model names ``/v1/models`` lists: auto, then each provider of the chain."""
+    return [AUTO, *(PREFIX + p.value for p in active_chain(settings))]
+
+
+def resolve_model(name: Any, settings: Settings) -> tuple[ProviderName | None, str | None]:
+    """``(provider pin, model override)`` for a model name; 404 for an unknown one."""
+    if not isinstance(name, str) or not name.strip():
+        raise GatewayError.bad_request("model", "model: required, e.g. 'sarvanom/auto'")
+    if name == AUTO:
+        return None, None
+    provider_name, _, model = name.removeprefix(PREFIX).partition("/")
+    provider = _provider_named(provider_name) if name.startswith(PREFIX) else None
+    if provider is None:
+        raise _model_not_found(name, settings, "")
+    if provider not in active_chain(settings):
+        raise _model_not_found(name, settings, f" ({not_in_chain_reason(provider, settings)})")
+    if model and provider is _STUB:
+        raise _model_not_found(name, settings, " (the stub has no models)")
+    return provider, model or None
+
+
+def _provider_named(name: str) -> ProviderName | None:
+    try:
+        return ProviderName(name)
+    except ValueError:
+        return None
+
+
+def _model_not_found(name: str, settings: Settings, why: str) -> GatewayError:
+    return GatewayError(
+        404,
+        f"The model '{name[:200]}' does not exist{why}; this gateway serves: "
+        f"{', '.join(served_models(settings))}",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def _model_card(name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": "sarvanom"}
+
+
+async def list_models(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
+    cards = [_model_card(m, gateway.started) for m in served_models(gateway.client.settings)]
+    return web.json_response({"object": "list", "data": cards})
+
+
+async def retrieve_model(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
+    name = request.match_info["model"]
+    resolve_model(name, gateway.client.settings)
+    return web.json_response(_model_card(name, gateway.started))
+
+
+# -- requests -------------------------------------------------------------------------------
+def _refuse_unsupported(body: Mapping[str, Any]) -> None:
+    checks = (
+        ("tools", lambda v: bool(v), "tool calling is not supported"),
+        ("functions", lambda v: bool(v), "function calling is not supported"),
+        ("tool_choice", lambda v: v not in ("none", "auto"), "tool calling is not supported"),
+        ("function_call", lambda v: v not in ("none", "auto"), "function calling is not supported"),
+        ("n", lambda v: v != 1, "only n=1 is supported"),
+        ("logprobs", lambda v: v is not False, "logprobs are not supported"),
+        ("top_logprobs", lambda v: bool(v), "logprobs are not supported"),
+        (
+            "response_format",
+            lambda v: not (isinstance(v, dict) and v.get("type") == "text"),
+            "only the text response_format is supported",
+        ),
+    )
+    for name, refused, why in checks:
+        value = body.get(name)
+        if value is not None and refused(value):
+            raise GatewayError.bad_request(
+                name, f"{name}: {why} by this gateway", code="unsupported_parameter"
+            )
+
+
+def _text(content: Any, where: str) -> Any:
+    """A message's content as text: a string, or the text parts of a list joined."""
+    if not isinstance(content, list):
+        return content
+    texts: list[str] = []
+    for index, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") != "text":
+            raise GatewayError.bad_request(
+                "messages",
+                f"{where}.content[{index}]: only text parts are supported",
+                code="unsupported_parameter",
+            )
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise GatewayError.bad_request(
+                "messages", f"{where}.content[{index}].text: must be a string"
+            )
+        texts.append(text)
+    return "\n".join(texts)
+
+
+def _messages(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise GatewayError.bad_request(
+            "messages", "messages: must be a non-empty array of messages"
+        )
+    out = []
+    for index, message in enumerate(value):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise GatewayError.bad_request(
+                "messages", f"{where}: must be an object with 'role' and 'content'"
+            )
+        role: Any = message.get("role")
+        if role in ("tool", "function") or message.get("tool_calls"):
+            raise GatewayError.bad_request(
+                "messages",
+                f"{where}: tool and function messages are not supported",
+                code="unsupported_parameter",
+            )
+        content = _text(message.get("content"), where)
+        out.append({"role": _ROLES.get(role, role), "content": content})
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """A parsed chat completion request: the LLMRequest and how to answer it."""
+
+    request: LLMRequest
+    stream: bool
+    include_usage: bool
+
+
+def parse_chat(body: Mapping[str, Any], gateway: Gateway, trace_id: str) -> ChatCall:
+    """The OpenAI request body as a :class:`ChatCall`; 400/404 naming the problem."""
+    _refuse_unsupported(body)
+    provider, model = resolve_model(body.get("model"), gateway.client.settings)
+    stream = body.get("stream")
+    stream = False if stream is None else stream
+    options = body.get("stream_options")
+    options = {} if options is None else options
+    if not isinstance(stream, bool):
+        raise GatewayError.bad_request("stream", "stream: must be true or false")
+    if not isinstance(options, dict):
+        raise GatewayError.bad_request("stream_options", "stream_options: must be an object")
+    fields: dict[str, Any] = {
+        "messages": _messages(body.get("messages")),
+        "provider": provider,
+        "model": model,
+        "trace_id": trace_id,
+    }
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
+    if max_tokens is not None:
+        fields["max_tokens"] = max_tokens
+    if body.get("temperature") is not None:
+        fields["temperature"] = body["temperature"]
+    request = admit_request(fields, gateway.limits)
+    return ChatCall(request, stream, options.get("include_usage") is True)
+
+
+# -- answers --------------------------------------------------------------------------------
+def _usage(response: LLMResponse | None) -> dict[str, int]:
+    if response is None or response.usage is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    return response.usage.to_dict()
+
+
+def _finish_reason(response: LLMResponse | None) -> str:
+    reason = response.finish_reason if response is not None else None
+    return _FINISH.get(reason or "stop", "stop")
+
+
+def completion_body(response: LLMResponse, completion_id: str, created: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": response.content}
+    if response.reasoning:
+        message["reasoning_content"] = response.reasoning
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": PREFIX + response.provider.value,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": _finish_reason(response),
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(response),
+    }
+
+
+async def chat_completions(
+    request: web.Request, gateway: Gateway, trace_id: str
+) -> web.StreamResponse:
+    body = await read_json(request, gateway.limits.max_body_bytes)
+    call = parse_chat(body, gateway, trace_id)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    async with gateway.gate.slot():
+        if call.stream:
+            return await _stream(request, gateway, call, completion_id, created)
+        response = await gateway.complete(call.request)
+    return web.json_response(
+        completion_body(response, completion_id, created),
+        headers=gateway.answer_headers(response.provider, response),
+    )
+
+
+class _Events:
+    """Writes ``chat.completion.chunk`` server-sent events."""
+
+    def __init__(
+        self,
+        out: web.StreamResponse,
+        completion_id: str,
+        created: int,
+        model: str,
+        include_usage: bool,
+    ) -> None:
+        self._out = out
+        self._head = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        self._include_usage = include_usage
+
+    async def send(self, payload: Mapping[str, Any]) -> None:
+        await self._out.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    async def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> None:
+        payload: dict[str, Any] = {
+            **self._head,
+            "choices": [
+                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
+            ],
+        }
+        if self._include_usage:
+            payload["usage"] = None
+        await self.send(payload)
+
+    async def finish(self, response: LLMResponse | None) -> None:
+        await self.chunk({}, _finish_reason(response))
+        if self._include_usage:
+            await self.send({**self._head, "choices": [], "usage": _usage(response)})
+        await self._out.write(b"data: [DONE]\n\n")
+
+
+def _delta(chunk: StreamChunk, first: bool) -> dict[str, Any]:
+    delta: dict[str, Any] = {"role": "assistant"} if first else {}
+    if chunk.text or not chunk.reasoning:
+        delta["content"] = chunk.text
+    if chunk.reasoning:
+        delta["reasoning_content"] = chunk.reasoning
+    return delta
+
+
+async def _stream(
+    request: web.Request, gateway: Gateway, call: ChatCall, completion_id: str, created: int
+) -> web.StreamResponse:
+    async with gateway.stream(call.request) as opened:
+        out = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                **gateway.answer_headers(opened.provider),
+            }
+        )
+        await out.prepare(request)
+        events = _Events(
+            out, completion_id, created, PREFIX + opened.provider.value, call.include_usage
+        )
+        try:
+            try:
+                first = True
+                async for chunk in opened.chunks():
+                    await events.chunk(_delta(chunk, first))
+                    first = False
+                await events.finish(opened.response)
+            except StreamInterrupted as error:
+                await events.send(GatewayError(502, str(error), code="stream_interrupted").body())
+        except ConnectionResetError:  # the caller went away; leaving closes the provider
+            pass
+    return out
+
+
+ROUTES = (
+    ("POST", "/v1/chat/completions", chat_completions),
+    ("GET", "/v1/models", list_models),
+    ("GET", "/v1/models/{model:.+}", retrieve_model),
+)

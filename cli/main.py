@@ -15,7 +15,47 @@ from typing import Any
 
 import click
 
+from .emulate import emulate
+from .serve import serve
+
 EXIT_NO_PROVIDER = 3
+
+
+class OneLineErrors:
+    """A click command mixin: a usage error (bad option, bad value) is one stderr line,
+    ``Error: <what> (see '<command> --help')``, with click's exit status 2; other click
+    errors print their usual one line. Never a traceback. Otherwise as click's standalone
+    mode: exit 0 after the command, an ``Exit``'s code, a quiet exit on a closed pipe."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[misc]
+        except click.UsageError as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            click.echo(f"Error: {error.format_message()}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except BrokenPipeError:  # e.g. `sarvanom complete ... | head -1`
+            import os  # Python's documented recipe: no second error when stdout flushes
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+class OneLineGroup(OneLineErrors, click.Group):
+    """The ``sarvanom`` group, with one-line errors."""
+
+
+class OneLineCommand(OneLineErrors, click.Command):
+    """A stand-alone command (``sarvanom-bench``), with one-line errors."""
 
 
 def _fail_cleanly(error: Exception) -> click.ClickException:
@@ -32,7 +72,7 @@ def _client(kind: str = "sync", **overrides: Any) -> Any:
         raise _fail_cleanly(error) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sarvanom-sdk")
 def cli() -> None:
     """Free-first LLM completions: a local Ollama, a free remote GPU, Hugging Face's free
@@ -55,7 +95,9 @@ def cli() -> None:
 @click.option("--model", help="Override the pinned provider's model (needs --provider).")
 @click.option("--stream", "stream_", is_flag=True, help="Print tokens as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
-@click.option("--strict", is_flag=True, help=f"Exit {EXIT_NO_PROVIDER} if no real provider answered.")
+@click.option(
+    "--strict", is_flag=True, help=f"Exit {EXIT_NO_PROVIDER} if no real provider answered."
+)
 def complete(
     prompt: str,
     max_tokens: int,
@@ -74,7 +116,7 @@ def complete(
       sarvanom complete "Explain TCP in one line" --max-tokens 60
       echo "Summarise this" | sarvanom complete - --json
     """
-    from sarvanom_sdk import LLMRequest, SarvanError
+    from sarvanom_sdk import AllProvidersFailed, LLMRequest, ProviderName, SarvanError
 
     if prompt == "-":
         prompt = sys.stdin.read()
@@ -83,7 +125,7 @@ def complete(
             prompt=prompt,
             max_tokens=max_tokens,
             temperature=temperature,
-            provider=provider,
+            provider=ProviderName.parse(provider) if provider is not None else None,
             system=system,
             model=model,
         )
@@ -91,7 +133,14 @@ def complete(
         raise _fail_cleanly(error) from None
     with _client() as client:
         try:
-            response = _stream(client, request) if stream_ else client.complete(request)
+            if stream_:
+                response = _stream(client, request, echo=not as_json)
+            else:
+                response = client.complete(request)
+        except AllProvidersFailed as error:  # SARVANOM_FALLBACK_TO_STUB=false
+            _report_trail(error.attempts)
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(EXIT_NO_PROVIDER)
         except SarvanError as error:
             raise _fail_cleanly(error) from None
     if as_json:
@@ -103,24 +152,21 @@ def complete(
         sys.exit(EXIT_NO_PROVIDER)
 
 
-def _stream(client: Any, request: Any) -> Any:
+def _stream(client: Any, request: Any, *, echo: bool) -> Any:
+    """Stream ``request``, printing each chunk when ``echo``; the final response."""
     stream = client.stream(request)
     with stream:
         for chunk in stream:
-            click.echo(chunk.text, nl=False)
-    click.echo()
+            if echo:
+                click.echo(chunk.text, nl=False)
+    if echo:
+        click.echo()
     return stream.response
 
 
 def _report(response: Any) -> None:
     """The trail and a hint, on stderr."""
-    for attempt in response.attempts:
-        status = f" HTTP {attempt.status}" if attempt.status else ""
-        click.echo(
-            f"  {attempt.provider.value:<13} {attempt.outcome.value:<8}"
-            f"{attempt.latency_ms:8.1f} ms{status}  {attempt.reason}",
-            err=True,
-        )
+    _report_trail(response.attempts)
     if response.provider.value == "local_stub":
         click.secho(
             "No provider answered: the text above is the local stub's. "
@@ -134,6 +180,17 @@ def _report(response: Any) -> None:
         click.echo(
             f"answered by {response.provider.value} ({response.model}) "
             f"in {response.latency_ms:.0f} ms",
+            err=True,
+        )
+
+
+def _report_trail(attempts: Any) -> None:
+    """One stderr line per attempt: provider, outcome, latency, HTTP status, reason."""
+    for attempt in attempts:
+        status = f" HTTP {attempt.status}" if attempt.status else ""
+        click.echo(
+            f"  {attempt.provider.value:<13} {attempt.outcome.value:<8}"
+            f"{attempt.latency_ms:8.1f} ms{status}  {attempt.reason}",
             err=True,
         )
 
@@ -209,22 +266,12 @@ def providers() -> None:
 
 def main() -> None:
     """Entry point of the ``sarvanom`` console script."""
-    _register_optional_commands()
     cli()
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (each imports its heavy parts lazily)."""
-    import importlib
-
-    for module_name, command_name in (("sarvanom_cli.emulate", "emulate"),
-                                      ("sarvanom_cli.serve", "serve")):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        cli.add_command(getattr(module, command_name))
-
+# Commands in their own modules; each imports its heavy parts (aiohttp...) when it runs.
+cli.add_command(emulate)
+cli.add_command(serve)
 
 if __name__ == "__main__":
     main()

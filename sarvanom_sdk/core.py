@@ -1,6 +1,10 @@
 """Assembles one client's routing machinery from its settings, once, at construction:
 chain, adapters, breakers, health registry, cost gate, retry policy, cache and the layer
-stack order. Shared by both clients."""
+stack order. Shared by both clients.
+
+Where the breakers, the cache and the budget keep their state (this process, or Redis
+shared by every worker) is decided by :func:`~sarvanom_sdk.shared_state.open_shared_state`
+from ``SARVANOM_REDIS_URL``; building makes no network call either way."""
 
 from __future__ import annotations
 
@@ -12,21 +16,25 @@ from typing import Any
 from .chain import active_chain
 from .clock import Clock, SystemClock
 from .endpoints import Endpoint
-from .errors import AllProvidersFailed, ProviderError, error_for_status
+from .errors import AllProvidersFailed, ProviderError, error_for_status, redact
 from .health import HealthRegistry
 from .http import HttpReply
 from .layers.breaker import CircuitView, ProviderCircuit
 from .layers.bulkhead import Bulkhead
 from .layers.cache import CacheLayer, ResponseCache
-from .layers.cost import BudgetLedger, CostGate
+from .layers.cost import CostGate
 from .layers.retry import RetryPolicy
 from .router import Router
 from .settings import Settings
+from .shared_state import LocalState, StateBackend, open_shared_state
 from .stack import Layer
 from .types import LLMRequest, LLMResponse, ProviderHealth, ProviderName
 
 STUB = ProviderName.LOCAL_STUB
 PROBE_TIMEOUT = 3.0
+#: A shared half-open trial lock (Redis) expires this long after a whole call's deadline,
+#: in case the process holding it dies mid-trial.
+TRIAL_LOCK_MARGIN_SECONDS = 5.0
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Core:
     router: Router
     layers: tuple[Layer, ...]
     endpoints: dict[ProviderName, list[Endpoint]] = field(default_factory=dict)
+    shared: StateBackend = field(default_factory=LocalState)
 
     @classmethod
     def build(
@@ -48,27 +57,29 @@ class Core:
         from .providers import adapter_for
 
         clock = clock or SystemClock()
+        shared = open_shared_state(settings)
         chain = active_chain(settings)
         real = [p for p in chain if p is not STUB]
-        endpoints = {p: _endpoints_of(p, settings, clock, adapter_for) for p in real}
+        endpoints = {p: _endpoints_of(p, settings, clock, adapter_for, shared) for p in real}
         cache = ResponseCache(
             ttl=settings.cache_ttl_seconds,
             stale_seconds=settings.cache_stale_seconds,
             maxsize=settings.cache_maxsize,
             clock=clock,
+            shared=shared.cache_level(settings.cache_ttl_seconds + settings.cache_stale_seconds),
         )
         router = Router(
             settings=settings,
             chain=chain,
             endpoints=endpoints,
             health=HealthRegistry(real, clock),
-            gate=CostGate(settings.enable_paid_api, BudgetLedger(settings.budget_usd)),
+            gate=CostGate(settings.enable_paid_api, shared.ledger(settings.budget_usd)),
             retry=retry or RetryPolicy(settings.max_retries),
             cache=cache,
             clock=clock,
         )
         stack = (*layers, CacheLayer(cache, router.cache_key, STUB))
-        return cls(settings, router, stack, endpoints)
+        return cls(settings, router, stack, endpoints, shared)
 
     # -- requests -----------------------------------------------------------------------
     def finish(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
@@ -95,7 +106,8 @@ class Core:
         return [*names, STUB.value]
 
     def health_report(self, now: datetime) -> dict[str, Any]:
-        """The seed's health JSON."""
+        """The seed's health JSON, plus ``shared_state``: where breakers, cache and budget
+        live and whether Redis answers (see :meth:`StateBackend.describe`)."""
         available = self.available_providers()
         return {
             "status": "healthy" if len(available) > 1 else "degraded",
@@ -104,6 +116,7 @@ class Core:
                 "providers": {name: h.to_dict() for name, h in self.health().items()},
                 "available_providers": available,
             },
+            "shared_state": self.shared.describe(),
         }
 
     def probe_targets(self) -> list[tuple[ProviderName, Any]]:
@@ -122,17 +135,23 @@ class Core:
         latency_ms: float,
     ) -> None:
         if reply is not None and not 200 <= reply.status < 300:
-            error = error_for_status(reply.status, reply.text(), provider=provider.value)
+            body = redact(reply.text(), self.settings.secrets())
+            error = error_for_status(reply.status, body, provider=provider.value)
         self.router.health.record_probe(
             provider, error is None, latency_ms, None if error is None else error.reason
         )
 
 
 def _endpoints_of(
-    provider: ProviderName, settings: Settings, clock: Clock, adapter_for: Any
+    provider: ProviderName,
+    settings: Settings,
+    clock: Clock,
+    adapter_for: Any,
+    shared: StateBackend,
 ) -> list[Endpoint]:
-    """One endpoint per base URL of ``provider``, each with its own adapter, breaker and
-    bulkhead."""
+    """One endpoint per base URL of ``provider``, each with its own adapter, breaker (its
+    state where ``shared`` keeps it) and bulkhead."""
+    trial_ttl = max(settings.attempt_timeout, settings.total_timeout) + TRIAL_LOCK_MARGIN_SECONDS
     urls = settings.endpoint_urls(provider) or ("",)
     url_field = {
         ProviderName.OLLAMA_LOCAL: "ollama_base_url",
@@ -147,6 +166,8 @@ def _endpoints_of(
             fail_max=settings.circuit_fail_max,
             reset_seconds=settings.circuit_reset_seconds,
             clock=clock,
+            storage=shared.circuit_storage(provider.value, url),
+            trial_gate=shared.trial_gate(provider.value, url, trial_ttl),
         )
         bulkhead = Bulkhead(settings.concurrency_limit(provider))
         out.append(Endpoint(provider, adapter_for(provider, own), circuit, bulkhead, url))

@@ -22,6 +22,9 @@ from .types import ProviderName
 
 #: How fast the peak-EWMA forgets a slow spell (seconds).
 DECAY_SECONDS = 10.0
+#: The latency assumed for an endpoint never measured (or long quiet), so that its load
+#: still counts: an idle unknown endpoint beats a busy one.
+FLOOR_MS = 1.0
 
 
 class Endpoint:
@@ -45,27 +48,37 @@ class Endpoint:
 
     def observe(self, latency_ms: float, now: float) -> None:
         """Peak-EWMA: jump up to a slower observation at once, decay towards faster ones."""
-        if latency_ms >= self._ewma_ms:
+        current = self.latency_ms(now)
+        if latency_ms >= current:
             self._ewma_ms = latency_ms
         else:
             weight = math.exp(-(now - self._stamp) / DECAY_SECONDS)
             self._ewma_ms = self._ewma_ms * weight + latency_ms * (1.0 - weight)
         self._stamp = now
 
-    def cost(self) -> float:
-        return self._ewma_ms * (self.bulkhead.in_flight + 1)
+    def observe_failure(self, penalty_ms: float, now: float) -> None:
+        """A failed call counts as a slow one (``penalty_ms``), never as a fast one: an
+        endpoint that refuses at once must not look like the quickest."""
+        self._ewma_ms = max(self.latency_ms(now) * 2.0, penalty_ms)
+        self._stamp = now
 
-    @property
-    def latency_ms(self) -> float:
-        return self._ewma_ms
+    def latency_ms(self, now: float) -> float:
+        """The peak-EWMA as of ``now``: decayed at read time, so an endpoint that had one
+        slow spell and then no traffic is tried again (Finagle's rule)."""
+        if not self._ewma_ms:
+            return 0.0
+        return self._ewma_ms * math.exp(-(now - self._stamp) / DECAY_SECONDS)
+
+    def cost(self, now: float) -> float:
+        return max(self.latency_ms(now), FLOOR_MS) * (self.bulkhead.in_flight + 1)
 
 
-def choose(endpoints: Sequence[Endpoint], rng: random.Random) -> list[Endpoint]:
+def choose(endpoints: Sequence[Endpoint], rng: random.Random, now: float) -> list[Endpoint]:
     """The endpoints in the order to try them: the better of two random picks first."""
     if len(endpoints) == 1:
         return list(endpoints)
     first, second = rng.sample(list(endpoints), 2)
-    best = first if first.cost() <= second.cost() else second
+    best = first if first.cost(now) <= second.cost(now) else second
     return [best, *(e for e in endpoints if e is not best)]
 
 
@@ -73,5 +86,7 @@ def _label(url: str) -> str:
     """Scheme, host and port of a URL: no path, no credentials."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}"

@@ -7,6 +7,7 @@ Adapters turn an :class:`~sarvanom_sdk.types.LLMRequest` into an :class:`HttpCal
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,16 +78,20 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
         try:
-            return max(0.0, float(raw_ms) / 1000.0)
+            value = float(raw_ms) / 1000.0
         except ValueError:
             pass
+        else:
+            return max(0.0, value) if math.isfinite(value) else None
     raw = headers.get("retry-after")
     if not raw:
         return None
     try:
-        return max(0.0, float(raw))
+        value = float(raw)
     except ValueError:
         pass
+    else:
+        return max(0.0, value) if math.isfinite(value) else None
     from datetime import datetime, timezone
     from email.utils import parsedate_to_datetime
 

@@ -58,7 +58,7 @@ from .errors import (
 from .health import HealthRegistry
 from .http import HttpReply
 from .layers.cache import ResponseCache, request_key, served_from_cache
-from .layers.cost import CostGate
+from .layers.cost import NO_HOLD, CostGate, Hold
 from .layers.retry import RetryPolicy
 from .providers.base import Completion, StreamEvent
 from .providers.stub import STUB_MODEL, failure_summary, stub_text
@@ -99,6 +99,7 @@ class _Admitted:
     ticket: int
     begun: float = 0.0
     handle: Any = None
+    hold: Hold = NO_HOLD  # the cost gate's reservation, settled or released once
 
 
 class Router:
@@ -142,8 +143,8 @@ class Router:
             routed = yield from self._route(request, started, trail, self._complete_attempt, order)
         if routed is None:
             return self.stub_response(request, trail, started)
-        provider, completion = routed
-        return self._respond(request, provider, completion, trail, started)
+        admitted, completion = routed
+        return self._respond(request, admitted, completion, trail, started)
 
     def stream_flow(self, request: LLMRequest) -> FlowGen:
         started = self.clock.monotonic()
@@ -164,7 +165,8 @@ class Router:
                 raise AllProvidersFailed(trail[:-1], request.trace_id)
             yield Emit(StreamChunk(fallback.content, fallback.reasoning or "", fallback.provider))
             return fallback
-        provider, (endpoint, opened) = routed
+        admitted, (endpoint, opened) = routed
+        provider = admitted.provider
         text: list[str] = []
         reasoning: list[str] = []
         final: StreamEvent | None = None
@@ -189,14 +191,19 @@ class Router:
             yield CloseStream(opened.stream)
             partial = "".join(text)
             reason = f"stream cut after {len(partial)} chars: {error.reason}"
-            endpoint.circuit.record_failure(0, error)
-            self._record_failure(provider, error, reason, 0.0, request, trail)
+            endpoint.circuit.record_failure(admitted.ticket, error)
+            self.gate.release(admitted.hold)
+            self._record_failure(provider, error, reason, self._ms(admitted.begun), request, trail)
             raise StreamInterrupted(
                 f"the stream from {provider.value} failed after it began: {error.reason}",
                 partial,
                 trail,
                 request.trace_id,
             ) from error
+        except BaseException:  # the caller left the stream early, or it was cancelled
+            endpoint.circuit.release(admitted.ticket)
+            self.gate.release(admitted.hold)
+            raise
         finally:
             endpoint.bulkhead.leave()
         yield CloseStream(opened.stream)
@@ -207,7 +214,9 @@ class Router:
             reasoning="".join(reasoning) or None,
             finish_reason=final.finish_reason,
         )
-        response = self._respond(request, provider, completion, trail, started)
+        endpoint.circuit.record_success(admitted.ticket)
+        self.health.record_success(provider, self._ms(admitted.begun))
+        response = self._respond(request, admitted, completion, trail, started)
         if key is not None:
             self.cache.put(key, response)
         return response
@@ -227,6 +236,11 @@ class Router:
         if type(opened) is HttpReply:
             self._parse(admitted.endpoint, opened)  # raises the provider's error
             raise BadResponseError("not a stream", status=opened.status)
+        if "html" in opened.headers.get("content-type", ""):
+            yield CloseStream(opened)
+            raise BadResponseError(
+                "HTML instead of a stream (a tunnel or proxy page?)", status=opened.status
+            )
         self._note_quota(admitted.endpoint, opened.headers, opened.status)
         try:
             decoder = adapter.stream_decoder()
@@ -264,7 +278,7 @@ class Router:
         *,
         hold: bool = False,
     ) -> FlowGen:
-        """Try ``order``'s providers in turn; return (provider, attempt result) or None.
+        """Try ``order``'s providers in turn; return (_Admitted, attempt result) or None.
 
         ``hold=True`` keeps the bulkhead slot of the provider that answered (a stream
         gives it back when it ends)."""
@@ -275,7 +289,6 @@ class Router:
                 admitted = yield from self._admit(provider, request, trail, deadline)
                 if admitted is None:
                     break
-                circuit = admitted.endpoint.circuit
                 remaining = deadline - self.clock.monotonic()
                 try:
                     result = yield from attempt(
@@ -292,26 +305,34 @@ class Router:
                         yield Sleep(wait)
                     continue
                 except BaseException:
-                    admitted.endpoint.bulkhead.leave()
-                    circuit.release(admitted.ticket)  # cancelled or closed: no outcome
+                    self._abandon(admitted)  # cancelled or closed: no outcome
                     raise
-                if not hold:
+                if hold:  # a stream: its outcome is known only when it ends
+                    self._committed(admitted, request, trail)
+                else:
                     admitted.endpoint.bulkhead.leave()
-                self._succeeded(admitted, request, trail)
-                return provider, result
+                    self._succeeded(admitted, request, trail)
+                return admitted, result
         return None
 
     def _admit(
-        self, provider: ProviderName, request: LLMRequest, trail: list[Attempt], deadline: float
+        self,
+        provider: ProviderName,
+        request: LLMRequest,
+        trail: list[Attempt],
+        deadline: float,
+        *,
+        queue: bool = True,
     ) -> FlowGen:
         """Pass the cost gate, an endpoint's breaker and its bulkhead (waiting at most
-        ``queue_timeout``): an :class:`_Admitted`, or None with the reason in the trail."""
+        ``queue_timeout``, or not at all with ``queue=False``): an :class:`_Admitted`, or
+        None with the reason in the trail."""
         endpoints = self.endpoints[provider]
-        refusal = self.gate.refuse(
-            provider, request.model or endpoints[0].adapter.default_model, request
-        )
-        if refusal is None:
-            for endpoint in choose(endpoints, self._rng):
+        model = request.model or endpoints[0].adapter.default_model
+        hold = self.gate.hold(provider, model, request)
+        refusal = hold if isinstance(hold, str) else None
+        if not isinstance(hold, str):
+            for endpoint in choose(endpoints, self._rng, self.clock.monotonic()):
                 ticket = endpoint.circuit.admit()
                 if type(ticket) is not int:
                     refusal = refusal or str(ticket)
@@ -319,17 +340,29 @@ class Router:
                 remaining = deadline - self.clock.monotonic()
                 if remaining <= 0.001:
                     endpoint.circuit.release(ticket)
+                    self.gate.release(hold)
                     self._note(
                         provider, AttemptOutcome.SKIPPED, "total deadline reached", request, trail
                     )
                     return None
-                entered = endpoint.bulkhead.try_enter() or (
-                    yield Enter(endpoint.bulkhead, min(self.settings.queue_timeout, remaining))
-                )
+                try:
+                    entered = endpoint.bulkhead.try_enter() or (
+                        queue
+                        and (
+                            yield Enter(
+                                endpoint.bulkhead, min(self.settings.queue_timeout, remaining)
+                            )
+                        )
+                    )
+                except BaseException:  # the flow was closed while queueing
+                    endpoint.circuit.release(ticket)
+                    self.gate.release(hold)
+                    raise
                 if entered:
-                    return _Admitted(provider, endpoint, ticket, self.clock.monotonic())
+                    return _Admitted(provider, endpoint, ticket, self.clock.monotonic(), hold=hold)
                 endpoint.circuit.release(ticket)
                 refusal = f"busy ({endpoint.bulkhead.limit} in flight at {endpoint.label})"
+            self.gate.release(hold)
         self._note(provider, AttemptOutcome.SKIPPED, refusal or "unavailable", request, trail)
         return None
 
@@ -340,12 +373,22 @@ class Router:
         self.health.record_success(admitted.provider, latency)
         self._note(admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency)
 
+    def _committed(self, admitted: _Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
+        """A stream's first content arrived: note the time to it; the breaker and the
+        health counts learn the outcome when the stream ends."""
+        latency = self._ms(admitted.begun)
+        admitted.endpoint.observe(latency, self.clock.monotonic())
+        self._note(admitted.provider, AttemptOutcome.OK, "streaming", request, trail, latency)
+
     def _failed(
         self, admitted: _Admitted, error: ProviderError, request: LLMRequest, trail: list[Attempt]
     ) -> None:
         latency = self._ms(admitted.begun)
         admitted.endpoint.circuit.record_failure(admitted.ticket, error)
-        admitted.endpoint.observe(latency, self.clock.monotonic())
+        self.gate.release(admitted.hold)
+        admitted.endpoint.observe_failure(
+            self.settings.attempt_timeout * 1000.0, self.clock.monotonic()
+        )
         self._record_failure(admitted.provider, error, error.reason, latency, request, trail)
 
     # -- hedging ------------------------------------------------------------------------
@@ -410,7 +453,9 @@ class Router:
         while True:
             if not running or (backup_at is not None and self.clock.monotonic() >= backup_at):
                 backup_at = None
-                added = yield from self._start_next(candidates, used, request, trail, deadline)
+                added = yield from self._start_next(
+                    candidates, used, request, trail, deadline, queue=not running
+                )
                 if added is not None:
                     if running:
                         self.hedges += 1
@@ -425,6 +470,11 @@ class Router:
             handles = [a.handle for a in running]
             done = yield WaitFirst(handles, max(0.0, wake - self.clock.monotonic()))
             if not done and self.clock.monotonic() >= deadline:
+                for late in running:
+                    yield Cancel(late.handle)
+                    self._failed(late, ProviderTimeout("total deadline reached"), request, trail)
+                    self._leave_when_done(late)
+                running.clear()
                 return None, []
             for admitted in [a for a in running if a.handle in done]:
                 running.remove(admitted)
@@ -435,12 +485,23 @@ class Router:
                     self._failed(admitted, error, request, trail)
                     continue
                 self._succeeded(admitted, request, trail)
-                return (admitted.provider, completion), []
+                return (admitted, completion), []
+
+    def _abandon(self, admitted: _Admitted) -> None:
+        """Give back everything an admitted call holds, counting no outcome."""
+        admitted.endpoint.circuit.release(admitted.ticket)
+        self.gate.release(admitted.hold)
+        self._leave_when_done(admitted)
 
     @staticmethod
-    def _abandon(admitted: _Admitted) -> None:
-        admitted.endpoint.bulkhead.leave()
-        admitted.endpoint.circuit.release(admitted.ticket)
+    def _leave_when_done(admitted: _Admitted) -> None:
+        """Free the bulkhead slot of a started call only when the call has really ended: a
+        cancelled task ends at once, but a sync call already running in a thread cannot be
+        interrupted and keeps its slot until it returns (so the limit holds)."""
+        if admitted.handle is None:
+            admitted.endpoint.bulkhead.leave()
+        else:
+            admitted.handle.add_done_callback(lambda _: admitted.endpoint.bulkhead.leave())
 
     def _start_next(
         self,
@@ -449,12 +510,15 @@ class Router:
         request: LLMRequest,
         trail: list[Attempt],
         deadline: float,
+        *,
+        queue: bool,
     ) -> FlowGen:
         for provider in candidates:
             if provider in used:
                 continue
             used.append(provider)
-            admitted = yield from self._admit(provider, request, trail, deadline)
+            # A backup takes only a free slot: queueing for it would delay the primary.
+            admitted = yield from self._admit(provider, request, trail, deadline, queue=queue)
             if admitted is not None:
                 timeout = min(self.settings.attempt_timeout, deadline - self.clock.monotonic())
                 call = admitted.endpoint.adapter.build(request)
@@ -477,18 +541,20 @@ class Router:
         return ()
 
     def _best_latency(self, provider: ProviderName) -> float | None:
-        known = [e.latency_ms for e in self.endpoints[provider] if e.latency_ms > 0]
+        now = self.clock.monotonic()
+        known = [ms for e in self.endpoints[provider] if (ms := e.latency_ms(now)) > 0]
         return min(known) if known else None
 
     # -- answers ------------------------------------------------------------------------
     def _respond(
         self,
         request: LLMRequest,
-        provider: ProviderName,
+        admitted: _Admitted,
         completion: Completion,
         trail: list[Attempt],
         started: float,
     ) -> LLMResponse:
+        provider = admitted.provider
         adapter = self.adapters[provider]
         priced_model = request.model or adapter.default_model
         return LLMResponse(
@@ -498,7 +564,7 @@ class Router:
             model=completion.model or priced_model,
             latency_ms=self._ms(started),
             usage=completion.usage,
-            cost_usd=self.gate.book(provider, priced_model, completion.usage),
+            cost_usd=self.gate.settle(admitted.hold, provider, priced_model, completion.usage),
             trace_id=request.trace_id,
             attempts=tuple(trail),
             reasoning=completion.reasoning,

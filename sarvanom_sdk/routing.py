@@ -19,6 +19,7 @@ critical   openai, anthropic, remote_gpu, huggingface, ollama_local (paid only i
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -59,7 +60,8 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 def parse_reset(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds until a rate-limit reset: ``"20"``, ``"1.5s"``, ``"6m0s"``, ``"250ms"``, a
-    Unix time, or an RFC 3339 time (Anthropic). None when absent or unreadable."""
+    Unix time (seconds, or milliseconds past 1e12), or an RFC 3339 time (Anthropic). None
+    when absent, unreadable or not finite."""
     if not value:
         return None
     value = value.strip()
@@ -69,6 +71,10 @@ def parse_reset(value: str | None, now: datetime | None = None) -> float | None:
     except ValueError:
         pass
     else:
+        if not math.isfinite(number):
+            return None
+        if number > 1e12:
+            number /= 1000.0  # a Unix time in milliseconds
         return max(0.0, number - now.timestamp()) if number > 1e9 else max(0.0, number)
     parts = _DURATION.findall(value)
     if parts and "".join(n + u for n, u in parts) == value.replace(" ", ""):

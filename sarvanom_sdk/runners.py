@@ -123,7 +123,7 @@ async def adrive(
                 elif kind is WaitFirst:
                     result = await _wait_first_async(effect.handles, effect.timeout)
                 elif kind is Cancel:
-                    effect.handle.cancel()
+                    await _cancel_async(effect.handle)
                 elif kind is Read:
                     result = await effect.stream.read(effect.timeout)
                 elif kind is Emit:
@@ -187,6 +187,15 @@ def _wait_first_sync(handles: list[Any], timeout: float) -> set[Any]:
 
     done: set[Any] = wait(handles, timeout, return_when=FIRST_COMPLETED).done
     return done
+
+
+async def _cancel_async(task: Any) -> None:
+    """Cancel a started call and let it end (briefly), so what it held is given back
+    before the flow goes on."""
+    import asyncio
+
+    task.cancel()
+    await asyncio.wait([task], timeout=1.0)
 
 
 async def _wait_first_async(handles: list[Any], timeout: float) -> set[Any]:

@@ -37,6 +37,7 @@ SARVANOM_PROVIDERS                  providers                    unset (the seed
 SARVANOM_FALLBACK_TO_STUB           fallback_to_stub             true
 SARVANOM_MAX_RESPONSE_BYTES         max_response_bytes           8388608
 SARVANOM_REDIS_URL                  redis_url                    unset (state is local)
+SARVANOM_REDIS_NAMESPACE            redis_namespace              sarvanom (Redis key prefix)
 SARVANOM_ROUTING_POLICY             routing_policy               priority (or: latency)
 SARVANOM_MAX_CONCURRENCY            max_concurrency              per provider, e.g. ollama_local=1
 SARVANOM_QUEUE_TIMEOUT_SECONDS      queue_timeout                0.25 (then spill over: "busy")
@@ -124,6 +125,7 @@ class Settings:
         default=8 * 1024 * 1024, metadata=_env("SARVANOM_MAX_RESPONSE_BYTES")
     )
     redis_url: str | None = field(default=None, metadata=_env("SARVANOM_REDIS_URL"))
+    redis_namespace: str = field(default="sarvanom", metadata=_env("SARVANOM_REDIS_NAMESPACE"))
     routing_policy: str = field(default="priority", metadata=_env("SARVANOM_ROUTING_POLICY"))
     max_concurrency: str | None = field(default=None, metadata=_env("SARVANOM_MAX_CONCURRENCY"))
     queue_timeout: float = field(default=0.25, metadata=_env("SARVANOM_QUEUE_TIMEOUT_SECONDS"))

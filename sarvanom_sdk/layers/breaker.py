@@ -8,8 +8,19 @@ decided here instead, with an injectable clock:
 
 * closed: every call is admitted;
 * open: calls are skipped without a network call until ``opened_at + reset_seconds``;
-* then exactly one trial call is admitted (a non-blocking lock, safe under threads and
-  asyncio); the others are skipped while it runs. Success closes, failure reopens.
+* then exactly one trial call is admitted (a :class:`TrialGate`: by default a non-blocking
+  lock, safe under threads and asyncio; with shared state, a lock across processes); the
+  others are skipped while it runs. Success closes, failure reopens. The state is read
+  again once the gate is taken, so a caller that arrives just after another one's trial
+  ended is admitted (or skipped) by the new state instead of starting a second trial.
+
+The storage and the trial gate are pluggable (:mod:`sarvanom_sdk.shared_state` passes
+Redis-backed ones). pybreaker's ``CircuitBreaker`` is built on the first state change,
+so building a circuit reads nothing from its storage. A storage that offers
+``state_and_counter()`` is taken to be remote (each read a round trip): admission reads
+state and failure counter together, and a call admitted while the breaker was closed with
+no failures (ticket ``CLEAN``) records its success without reading again — so a breaker
+another process opened during that call stays open.
 
 A failure that does not trip breakers (our own 4xx) proves the provider is up and counts
 as a success. A cancelled call releases its admission and counts as nothing. A 429's
@@ -21,13 +32,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ..clock import Clock
 from ..errors import ProviderError
 
 ADMITTED = 1
 TRIAL = 2
+#: The longest a provider's own word (Retry-After, a quota reset) keeps it out: a day.
+MAX_HOLD_SECONDS = 86_400.0
+CLEAN = 3  # admitted while closed with no failures, read from a remote storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +49,30 @@ class CircuitView:
     state: str  # "closed" | "open" | "half-open"
     consecutive_failures: int
     open_until: datetime | None
+
+
+class TrialGate(Protocol):
+    """Admits at most one half-open trial call at a time. ``acquire`` must not block on a
+    lock (it is called on the event loop); the caller that got True calls ``release``."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class LocalTrialGate:
+    """One trial call per process: a ``threading.Lock`` taken without blocking."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        return self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 class ProviderCircuit:
@@ -46,41 +84,77 @@ class ProviderCircuit:
         reset_seconds: float,
         clock: Clock,
         storage: Any = None,
+        trial_gate: TrialGate | None = None,
     ) -> None:
+        """``storage``: a pybreaker storage (default: in memory); ``trial_gate``: who may
+        make the half-open trial call (default: :class:`LocalTrialGate`)."""
         import pybreaker  # imported here: it is slow to import when redis is installed
 
         self._pb = pybreaker
+        self._name = name
+        self._fail_max = fail_max
+        self._reset_seconds = reset_seconds
         self._storage = storage or pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-        self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max,
-            reset_timeout=reset_seconds,
-            state_storage=self._storage,
-            name=name,
-        )
+        self._machine: Any = None
         self._reset = timedelta(seconds=reset_seconds)
         self._clock = clock
-        self._trial = threading.Lock()
+        self._trial: TrialGate = trial_gate or LocalTrialGate()
         self._hold_until: datetime | None = None
+        # A remote storage reads state and failure counter together (one round trip).
+        self._remote = hasattr(self._storage, "state_and_counter")
+        self._state_and_counter: Any = getattr(
+            self._storage, "state_and_counter", self._read_state_and_counter
+        )
+
+    @property
+    def _breaker(self) -> Any:
+        """pybreaker's state machine over the storage, built on first use (its
+        constructor reads the state: with a shared storage, a network read)."""
+        if self._machine is None:
+            self._machine = self._pb.CircuitBreaker(
+                fail_max=self._fail_max,
+                reset_timeout=self._reset_seconds,
+                state_storage=self._storage,
+                name=self._name,
+            )
+        return self._machine
 
     # -- admission ----------------------------------------------------------------------
     def admit(self) -> int | str:
-        """``ADMITTED``, ``TRIAL`` (the one half-open call) or the reason for skipping."""
+        """``ADMITTED`` (or ``CLEAN``), ``TRIAL`` (the one half-open call) or the reason
+        for skipping."""
         now = self._clock.wall()
         hold = self._hold_until
         if hold is not None and now < hold:
             return f"rate limited until {_hms(hold)}"
-        state = self._storage.state
+        if self._remote:
+            state, failures = self._state_and_counter()
+        else:
+            state, failures = self._storage.state, -1
+        settled = self._settled(state, now)
+        if settled is not None:
+            return CLEAN if settled == ADMITTED and failures == 0 else settled
+        if not self._trial.acquire():
+            return "circuit half-open, trial call in progress"
+        state = self._storage.state  # again: another caller's trial may just have ended
+        settled = self._settled(state, now)
+        if settled is not None:
+            self._trial.release()
+            return settled
+        if state != self._pb.STATE_HALF_OPEN:
+            self._breaker.half_open()
+        return TRIAL
+
+    def _settled(self, state: str, now: datetime) -> int | str | None:
+        """``ADMITTED`` when closed, the reason to skip while open, None when a trial call
+        is due."""
         if state == self._pb.STATE_CLOSED:
             return ADMITTED
         if state == self._pb.STATE_OPEN:
             until = self._open_until()
             if until is not None and now < until:
                 return f"circuit open until {_hms(until)}"
-        if not self._trial.acquire(blocking=False):
-            return "circuit half-open, trial call in progress"
-        if self._storage.state != self._pb.STATE_HALF_OPEN:
-            self._breaker.half_open()
-        return TRIAL
+        return None
 
     def release(self, ticket: int) -> None:
         """Give an admission back without an outcome (the call was cancelled)."""
@@ -89,14 +163,19 @@ class ProviderCircuit:
 
     # -- outcomes -----------------------------------------------------------------------
     def record_success(self, ticket: int) -> None:
-        if self._storage.counter:
-            self._storage.reset_counter()
-        if ticket == TRIAL or self._storage.state != self._pb.STATE_CLOSED:
-            self._breaker.close()
+        if ticket == TRIAL:
+            self._breaker.close()  # closing also resets the failure counter
+        elif ticket != CLEAN:
+            state, failures = self._state_and_counter()
+            if failures:
+                self._storage.reset_counter()
+            if state != self._pb.STATE_CLOSED:
+                self._breaker.close()
         self.release(ticket)
 
     def hold_for(self, seconds: float) -> None:
         """Keep the provider out for ``seconds`` (its Retry-After or exhausted quota)."""
+        seconds = min(seconds, MAX_HOLD_SECONDS) if seconds == seconds else MAX_HOLD_SECONDS
         hold = self._clock.wall() + timedelta(seconds=seconds)
         if self._hold_until is None or hold > self._hold_until:
             self._hold_until = hold
@@ -108,18 +187,21 @@ class ProviderCircuit:
             self.record_success(ticket)
             return
         self._storage.increment_counter()
-        if ticket == TRIAL or self._storage.counter >= self._breaker.fail_max:
+        if ticket == TRIAL or self._storage.counter >= self._fail_max:
             self._breaker.open()
             self._storage.opened_at = self._clock.wall()
         self.release(ticket)
 
     # -- inspection ---------------------------------------------------------------------
     def view(self) -> CircuitView:
-        state = self._storage.state
+        state, failures = self._state_and_counter()
         until = self._open_until() if state == self._pb.STATE_OPEN else None
         if until is not None and self._clock.wall() >= until:
             state = self._pb.STATE_HALF_OPEN  # the next call will be the trial
-        return CircuitView(state, self._storage.counter, until)
+        return CircuitView(state, failures, until)
+
+    def _read_state_and_counter(self) -> tuple[str, int]:
+        return self._storage.state, self._storage.counter
 
     def _open_until(self) -> datetime | None:
         opened_at = self._storage.opened_at

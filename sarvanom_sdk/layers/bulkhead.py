@@ -54,7 +54,7 @@ class Bulkhead:
         try:
             await asyncio.wait_for(asyncio.shield(waiter), timeout)
             return True
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin TimeoutError on Python 3.10
             return self._give_up(waiter)
         except BaseException:
             if not self._give_up(waiter):

@@ -5,6 +5,11 @@ Entries live for ``ttl + stale_seconds``: fresh for ``ttl`` (served as a hit), t
 answers are never stored. The key is a sha256 over a canonical encoding of the provider
 chain and the request's content (model, system, messages, max_tokens, temperature,
 provider pin), so the cache never holds a prompt in its keys.
+
+An optional second level (:class:`SharedLevel`, e.g. Redis through
+:mod:`sarvanom_sdk.shared_state`) is shared by every process: a miss in this process's
+``TTLCache`` asks it, a hit found there is copied into the ``TTLCache``, and every answer
+stored goes to both. Freshness across processes is kept in wall-clock time.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from ..clock import Clock
 from ..types import LLMRequest, LLMResponse
@@ -35,14 +40,32 @@ def request_key(request: LLMRequest, chain_identity: str) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+class SharedLevel(Protocol):
+    """A cache level shared between processes. Must never raise: a level that cannot be
+    reached answers None and drops writes."""
+
+    def get(self, key: str) -> tuple[float, LLMResponse] | None:
+        """(fresh until, as a POSIX timestamp; the stored answer) or None."""
+
+    def put(self, key: str, fresh_until: float, response: LLMResponse) -> None:
+        """Store ``response`` (already stripped of per-request fields)."""
+
+
 class ResponseCache:
     def __init__(
-        self, *, ttl: float, stale_seconds: float, maxsize: int, clock: Clock
+        self,
+        *,
+        ttl: float,
+        stale_seconds: float,
+        maxsize: int,
+        clock: Clock,
+        shared: SharedLevel | None = None,
     ) -> None:
         from cachetools import TTLCache
 
         self.ttl = ttl
         self._clock = clock
+        self._shared = shared
         self._lock = threading.Lock()
         self._entries: Any = TTLCache(
             maxsize=maxsize, ttl=max(ttl + stale_seconds, 1e-9), timer=clock.monotonic
@@ -57,6 +80,8 @@ class ResponseCache:
     def get_fresh(self, key: str) -> LLMResponse | None:
         with self._lock:
             entry = self._entries.get(key)
+        if entry is None or self._clock.monotonic() >= entry[0]:
+            entry = self._from_shared(key)
         if entry is not None and self._clock.monotonic() < entry[0]:
             self.hits += 1
             return entry[1]  # type: ignore[no-any-return]
@@ -66,6 +91,8 @@ class ResponseCache:
     def get_stale(self, key: str) -> LLMResponse | None:
         with self._lock:
             entry = self._entries.get(key)
+        if entry is None:
+            entry = self._from_shared(key)
         return None if entry is None else entry[1]
 
     def put(self, key: str, response: LLMResponse) -> None:
@@ -73,6 +100,19 @@ class ResponseCache:
         stored = replace(response, attempts=(), trace_id="", cached=False, stale=False)
         with self._lock:
             self._entries[key] = (fresh_until, stored)
+        if self._shared is not None:
+            self._shared.put(key, self._clock.wall().timestamp() + self.ttl, stored)
+
+    def _from_shared(self, key: str) -> tuple[float, LLMResponse] | None:
+        """The shared level's entry as a local one (copied into this process's cache)."""
+        found = None if self._shared is None else self._shared.get(key)
+        if found is None:
+            return None
+        fresh_for = found[0] - self._clock.wall().timestamp()
+        entry = (self._clock.monotonic() + fresh_for, found[1])
+        with self._lock:
+            self._entries[key] = entry
+        return entry
 
     def clear(self) -> None:
         with self._lock:

@@ -5,14 +5,21 @@ lists. A paid model missing from the table is priced at :data:`UNKNOWN_PAID_PRIC
 purpose high, so a budget is never overrun by a model the table does not know.
 
 Before a paid call the gate estimates its worst case — the prompt's tokens (about four
-characters a token) plus ``max_tokens`` — and skips the provider if that exceeds what is
-left of the budget. After the call the real cost, from the reply's usage, is booked.
+characters a token) plus ``max_tokens`` — and, with a budget, *reserves* it atomically:
+the provider is skipped if the reservation would take the spend (booked plus reserved)
+past the budget. After the call the reservation is *settled* to the real cost, from the
+reply's usage; a call that failed or was cancelled *releases* it. So concurrent callers
+never overrun the budget by more than one request's cost (its real cost above its
+estimate). The ledger is local (a lock) or shared between processes
+(:class:`sarvanom_sdk.shared_state.ledger.SharedBudgetLedger`), with the same API.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from ..types import PAID_PROVIDERS, LLMRequest, ProviderName, Usage
 
@@ -56,12 +63,48 @@ def estimate_usd(model: str, request: LLMRequest) -> float:
     return cost_usd(model, Usage(prompt_tokens, request.max_tokens))
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Money set aside for one call (USD); :data:`NO_HOLD` when nothing was reserved."""
+
+    amount_usd: float = 0.0
+
+
+NO_HOLD = Hold()
+
+
+class Ledger(Protocol):
+    """Spend against an optional budget. ``reserve`` is atomic with respect to every other
+    ``reserve``/``settle`` of the same ledger (across processes for a shared one)."""
+
+    budget_usd: float | None
+
+    @property
+    def spent_usd(self) -> float: ...
+
+    def remaining(self) -> float | None:
+        """Budget minus spent and reserved (None without a budget)."""
+
+    def reserve(self, amount: float) -> Hold | None:
+        """Set ``amount`` aside, or None when that would pass the budget."""
+
+    def settle(self, hold: Hold, amount: float) -> None:
+        """Replace ``hold`` by the real cost ``amount``."""
+
+    def release(self, hold: Hold) -> None:
+        """Give ``hold`` back (the call cost nothing)."""
+
+    def book(self, amount: float) -> None:
+        """Add ``amount`` to the spend without a reservation."""
+
+
 class BudgetLedger:
-    """Spend so far, booked under a lock. (Issue: a Redis ledger shares it between processes.)"""
+    """Spend so far and money reserved for calls in flight, under a lock (this process)."""
 
     def __init__(self, budget_usd: float | None) -> None:
         self.budget_usd = budget_usd
         self._spent = 0.0
+        self._held = 0.0
         self._lock = threading.Lock()
 
     @property
@@ -69,7 +112,22 @@ class BudgetLedger:
         return self._spent
 
     def remaining(self) -> float | None:
-        return None if self.budget_usd is None else self.budget_usd - self._spent
+        return None if self.budget_usd is None else self.budget_usd - self._spent - self._held
+
+    def reserve(self, amount: float) -> Hold | None:
+        with self._lock:
+            if self.budget_usd is not None and self._spent + self._held + amount > self.budget_usd:
+                return None
+            self._held += amount
+        return Hold(amount)
+
+    def settle(self, hold: Hold, amount: float) -> None:
+        with self._lock:
+            self._held -= hold.amount_usd
+            self._spent += amount
+
+    def release(self, hold: Hold) -> None:
+        self.settle(hold, 0.0)
 
     def book(self, amount: float) -> None:
         with self._lock:
@@ -77,27 +135,53 @@ class BudgetLedger:
 
 
 class CostGate:
-    def __init__(self, enable_paid_api: bool, ledger: BudgetLedger) -> None:
+    def __init__(self, enable_paid_api: bool, ledger: Ledger) -> None:
         self.enable_paid_api = enable_paid_api
         self.ledger = ledger
 
-    def refuse(self, provider: ProviderName, model: str, request: LLMRequest) -> str | None:
-        """Why ``provider`` may not be called for ``request`` (None: it may)."""
+    def hold(self, provider: ProviderName, model: str, request: LLMRequest) -> Hold | str:
+        """A :class:`Hold` when ``provider`` may be called for ``request`` (its worst case
+        reserved when there is a budget), else why not. Every Hold returned must be given
+        to :meth:`settle` or :meth:`release` exactly once."""
         if provider not in PAID_PROVIDERS:
-            return None
+            return NO_HOLD
         if not self.enable_paid_api:
             return "paid API disabled (ENABLE_PAID_API is not true)"
-        left = self.ledger.remaining()
-        if left is not None:
-            estimate = estimate_usd(model, request)
-            if estimate > left:
-                return f"budget: estimated ${estimate:.6f} exceeds ${max(left, 0):.6f} left"
+        if self.ledger.budget_usd is None:
+            return NO_HOLD
+        estimate = estimate_usd(model, request)
+        held = self.ledger.reserve(estimate)
+        if held is None:
+            left = self.ledger.remaining() or 0.0
+            return f"budget: estimated ${estimate:.6f} exceeds ${max(left, 0):.6f} left"
+        return held
+
+    def refuse(self, provider: ProviderName, model: str, request: LLMRequest) -> str | None:
+        """Why ``provider`` may not be called for ``request`` (None: it may). A check only:
+        nothing stays reserved."""
+        held = self.hold(provider, model, request)
+        if isinstance(held, str):
+            return held
+        self.release(held)
         return None
 
-    def book(self, provider: ProviderName, model: str, usage: Usage | None) -> float:
-        """Book a paid call's real cost; returns it (0 for free providers)."""
-        if provider not in PAID_PROVIDERS or usage is None:
-            return 0.0
-        amount = cost_usd(model, usage)
-        self.ledger.book(amount)
+    def settle(self, hold: Hold, provider: ProviderName, model: str, usage: Usage | None) -> float:
+        """Book a call's real cost (from ``usage``) in place of ``hold``; returns it (0 for
+        free providers and for replies without usage)."""
+        amount = 0.0
+        if provider in PAID_PROVIDERS and usage is not None:
+            amount = cost_usd(model, usage)
+        if hold is not NO_HOLD:
+            self.ledger.settle(hold, amount)
+        elif amount:
+            self.ledger.book(amount)
         return amount
+
+    def release(self, hold: Hold | None) -> None:
+        """Give back a hold whose call cost nothing (failed, cancelled, never made)."""
+        if hold is not None and hold is not NO_HOLD:
+            self.ledger.release(hold)
+
+    def book(self, provider: ProviderName, model: str, usage: Usage | None) -> float:
+        """Book a paid call's real cost without a hold; returns it (0 for free providers)."""
+        return self.settle(NO_HOLD, provider, model, usage)

@@ -11,10 +11,14 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import ProviderConnectionError, ProviderTimeout, ResponseTooLarge
 from ..http import HttpCall, HttpReply, lower_headers
+
+#: asyncio's TimeoutError is the builtin one only from Python 3.11 on.
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
@@ -48,25 +52,32 @@ class AiohttpTransport:
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aiohttp: Any = None
+        self._keeper: Any = None
 
-    def _session_for_loop(self) -> Any:
+    async def _session_for_loop(self) -> Any:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            if self._aiohttp is None:
-                import aiohttp
+        session = self._session
+        if session is not None and self._loop is loop and not session.closed:
+            return session
+        if self._aiohttp is None:
+            import aiohttp
 
-                self._aiohttp = aiohttp
-            aiohttp = self._aiohttp
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit),
-                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
-                auto_decompress=True,
-            )
-            self._loop = loop
-        return self._session
+            self._aiohttp = aiohttp
+        aiohttp = self._aiohttp
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._limit),
+            timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
+            auto_decompress=True,
+        )
+        # Parked on this loop: asyncio.run() closes live async generators when the loop
+        # ends, which closes the session and its sockets even if nobody calls close().
+        self._keeper = _close_at_loop_end(session)
+        await self._keeper.__anext__()
+        self._session, self._loop = session, loop
+        return session
 
     async def send(self, call: HttpCall, timeout: float) -> HttpReply:
-        session = self._session_for_loop()
+        session = await self._session_for_loop()
         try:
             async with _timeout(timeout), session.request(
                 call.method,
@@ -77,13 +88,13 @@ class AiohttpTransport:
             ) as response:
                 body = await _read_all(response, self._max_bytes)
                 return HttpReply(response.status, lower_headers(response.headers.items()), body)
-        except TimeoutError:
+        except _TIMEOUTS:
             raise ProviderTimeout(f"no complete reply within {timeout:.1f}s") from None
         except self._aiohttp.ClientError as err:
             raise ProviderConnectionError(_describe(err)) from None
 
     async def open_stream(self, call: HttpCall, timeout: float) -> AiohttpByteStream | HttpReply:
-        session = self._session_for_loop()
+        session = await self._session_for_loop()
         try:
             async with _timeout(timeout):
                 response = await session.request(
@@ -99,7 +110,7 @@ class AiohttpTransport:
                     finally:
                         response.release()
                     return HttpReply(response.status, lower_headers(response.headers.items()), body)
-        except TimeoutError:
+        except _TIMEOUTS:
             raise ProviderTimeout(f"no response headers within {timeout:.1f}s") from None
         except self._aiohttp.ClientError as err:
             raise ProviderConnectionError(_describe(err)) from None
@@ -110,6 +121,14 @@ class AiohttpTransport:
         if session is not None and not session.closed:
             with contextlib.suppress(RuntimeError):  # its loop is gone (an earlier run)
                 await session.close()
+
+
+async def _close_at_loop_end(session: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
 
 
 class AiohttpByteStream:
@@ -124,7 +143,7 @@ class AiohttpByteStream:
         try:
             async with _timeout(timeout):
                 data = await self._response.content.readany()
-        except TimeoutError:
+        except _TIMEOUTS:
             raise ProviderTimeout(f"no data for {timeout:.1f}s") from None
         except self._client_error as err:
             reason = f"connection lost while reading: {_describe(err)}"

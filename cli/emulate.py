@@ -1,0 +1,119 @@
+"""``sarvanom emulate``: the provider emulator in the foreground, until Ctrl-C.
+
+It prints each emulated provider's base URL and the environment lines that point the SDK
+at it. The paid providers' lines are printed commented out: pasting them would enable
+paid use in that shell, which is harmless against the emulator but easy to forget.
+
+Output contract (other tools, e.g. ``sarvanom-bench --emulator``, read it): the first
+line is ``listening on http://HOST:PORT``; then one line per provider,
+``  <name>  <base URL>``; then the ``export`` lines. aiohttp is imported only when the
+command runs, never by ``sarvanom --help``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from typing import Any
+
+import click
+
+#: Placeholder keys: the emulator accepts any key unless told otherwise.
+EMULATOR_KEYS = {
+    "HUGGINGFACE_API_KEY": "hf_emulator",
+    "OPENAI_API_KEY": "sk-emulator",
+    "ANTHROPIC_API_KEY": "sk-ant-emulator",
+}
+
+
+def free_env(urls: dict[str, str]) -> dict[str, str]:
+    """Environment variables that send the SDK's free providers to the emulator."""
+    return {
+        "OLLAMA_BASE_URL": urls["ollama"],
+        "GPU_REMOTE_URL": urls["remote_gpu"],
+        "HUGGINGFACE_BASE_URL": urls["huggingface"],
+        "HUGGINGFACE_API_KEY": EMULATOR_KEYS["HUGGINGFACE_API_KEY"],
+    }
+
+
+def paid_env(urls: dict[str, str]) -> dict[str, str]:
+    """Environment variables that send OpenAI and Anthropic to the emulator (paid use on,
+    placeholder keys: nothing leaves the machine)."""
+    return {
+        "ENABLE_PAID_API": "true",
+        "OPENAI_BASE_URL": urls["openai"],
+        "OPENAI_API_KEY": EMULATOR_KEYS["OPENAI_API_KEY"],
+        "ANTHROPIC_BASE_URL": urls["anthropic"],
+        "ANTHROPIC_API_KEY": EMULATOR_KEYS["ANTHROPIC_API_KEY"],
+    }
+
+
+def banner(root: str, urls: dict[str, str]) -> list[str]:
+    """The lines printed once the emulator listens (see the module docstring); ``urls``
+    maps each emulated provider to its base URL, in the order to print."""
+    lines = [f"listening on {root}", ""]
+    lines += [f"  {name:<18} {url}" for name, url in urls.items()]
+    lines += ["", "# Point the SDK's free providers at the emulator:"]
+    lines += [f"export {key}={value}" for key, value in free_env(urls).items()]
+    lines += ["# The paid providers too (any key passes; nothing leaves this machine):"]
+    lines += [f"# export {key}={value}" for key, value in paid_env(urls).items()]
+    lines += [
+        "# Variants: GPU_REMOTE_URL=" + urls["remote_gpu_openai"] + " GPU_REMOTE_PROTOCOL=openai",
+        "#           HUGGINGFACE_BASE_URL=" + urls["huggingface_task"] + " HUGGINGFACE_API=task",
+        "",
+        "Ctrl-C to stop.",
+    ]
+    return lines
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="TCP port (0: any free port).")
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to wait before every answer.")
+def emulate(host: str, port: int, latency: float) -> None:
+    """Serve every provider's wire protocol on loopback (OpenAI, Anthropic, Ollama,
+    Hugging Face, the remote GPU box) until Ctrl-C, and print the environment lines that
+    point the SDK at it.
+
+    \b
+    Example:
+      sarvanom emulate --port 8765 --latency 0.05
+      # in another shell, paste the printed export lines, then:
+      sarvanom complete "hello"
+    """
+    import asyncio
+
+    try:
+        asyncio.run(_serve(host, port, latency))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:  # the port is taken, the host cannot be bound
+        reason = error.strerror or error
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+    click.echo("emulator stopped", err=True)
+
+
+async def _serve(host: str, port: int, latency: float) -> None:
+    """Run the emulator on this thread's event loop until SIGINT or SIGTERM."""
+    import asyncio
+
+    from sarvanom_sdk.testing import PROVIDERS, ProviderEmulator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    _on_signals(loop, stop.set)
+    async with ProviderEmulator(host, port, latency=latency) as emu:
+        urls = {name: emu.url_for(name) for name in PROVIDERS}
+        for line in banner(emu.root, urls):
+            click.echo(line)
+        await stop.wait()
+
+
+def _on_signals(loop: Any, callback: Any) -> None:
+    """Stop cleanly on SIGTERM (and SIGINT) where the platform lets the loop catch them."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Windows has no loop signal handlers; a non-main thread cannot install them.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, callback)

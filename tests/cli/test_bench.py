@@ -1,0 +1,326 @@
+"""``sarvanom-bench`` against the provider emulator (loopback): output shapes, the raw
+comparison, the HTML report, the paid-provider guard and Ctrl-C."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sarvanom_cli import _bench_run, bench
+from sarvanom_cli._bench_html import log_ticks
+from sarvanom_cli._bench_stats import Outcome, Phase, percentile
+
+FAST = ("-n", "6", "--warmup", "1")
+
+
+@pytest.fixture
+def emu(provider_emulator: Any, clean_env: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    """ollama_local and remote_gpu on the emulator; nothing else configured."""
+    clean_env.chdir(tmp_path)
+    clean_env.setenv("OLLAMA_BASE_URL", provider_emulator.url_for("ollama"))
+    clean_env.setenv("GPU_REMOTE_URL", provider_emulator.url_for("remote_gpu"))
+    return provider_emulator
+
+
+def run_bench(*args: str) -> Result:
+    return CliRunner().invoke(bench.bench, list(args))
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+# -- output shapes ------------------------------------------------------------------------
+def test_table_has_a_row_per_provider_in_chain_order(emu: Any) -> None:
+    result = run_bench(*FAST)
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["provider", "reqs", "err", "req/s", "min", "ms", "p50", "ms",
+                              "p95", "ms", "p99", "ms", "max", "ms"]
+    assert [row.split()[:3] for row in rows] == [["ollama_local", "6", "0"],
+                                                 ["remote_gpu", "6", "0"]]
+    assert emu.request_count("ollama") == emu.request_count("remote_gpu") == 7  # + warm-up
+
+
+def test_json_has_meta_and_per_provider_latencies(emu: Any) -> None:
+    report = as_json(run_bench(*FAST, "--format", "json", "--providers", "remote_gpu"))
+    assert report["meta"]["requests"] == 6 and report["meta"]["client"] == "sync"
+    (row,) = report["results"]
+    assert row["provider"] == "remote_gpu"
+    assert (row["requests"], row["errors"], row["error_reasons"]) == (6, 0, {})
+    assert 0 < row["min_ms"] <= row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert row["throughput_rps"] > 0
+    assert "raw_p50_ms" not in row and row["ttft_p50_ms"] is None
+
+
+def test_csv_is_a_header_and_a_line_per_provider(emu: Any) -> None:
+    result = run_bench(*FAST, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["provider"] for r in rows] == ["ollama_local", "remote_gpu"]
+    assert all(r["requests"] == "6" and float(r["p50_ms"]) > 0 for r in rows)
+
+
+def test_vs_raw_adds_the_raw_figures_and_the_ratios(emu: Any) -> None:
+    report = as_json(run_bench(*FAST, "--vs-raw", "--format", "json",
+                               "--providers", "ollama_local"))
+    (row,) = report["results"]
+    assert row["raw_requests"] == 6 and row["raw_errors"] == 0
+    assert row["p50_ratio"] == pytest.approx(row["p50_ms"] / row["raw_p50_ms"], rel=1e-2)
+    assert row["throughput_ratio"] > 0
+    assert emu.request_count("ollama") == 2 * 7  # the SDK and raw, each with a warm-up
+    header = run_bench(*FAST, "--vs-raw", "--providers", "ollama_local").stdout.splitlines()[0]
+    assert header.endswith("raw req/s  raw p50  p50 x  req/s x")
+
+
+def test_stream_adds_time_to_first_token_and_tokens_per_second(emu: Any) -> None:
+    report = as_json(run_bench(*FAST, "--stream", "--vs-raw", "--format", "json",
+                               "--providers", "ollama_local"))
+    (row,) = report["results"]
+    assert 0 < row["ttft_p50_ms"] <= row["p50_ms"]
+    assert row["tokens_per_s"] > 0
+    assert row["raw_ttft_p50_ms"] > 0 and row["ttft_ratio"] > 0
+    assert all(r.json["stream"] is True for r in emu.requests("ollama"))
+
+
+def test_async_client_with_concurrency(emu: Any) -> None:
+    report = as_json(run_bench("-n", "20", "--warmup", "2", "--client", "async", "-c", "4",
+                               "--vs-raw", "--format", "json"))
+    assert [(r["provider"], r["requests"], r["errors"], r["raw_errors"])
+            for r in report["results"]] == [("ollama_local", 20, 0, 0), ("remote_gpu", 20, 0, 0)]
+
+
+def test_concurrency_beyond_a_bulkhead_is_noted(emu: Any) -> None:
+    result = run_bench(*FAST, "-c", "4", "--client", "async", "--providers", "ollama_local")
+    assert result.exit_code == 0, result.stderr
+    assert "note: ollama_local allows 2 calls in flight" in result.stderr
+
+
+def test_vs_raw_with_several_base_urls_sends_raw_to_the_first(
+    emu: Any, clean_env: pytest.MonkeyPatch
+) -> None:
+    first = emu.url_for("ollama")
+    clean_env.setenv("OLLAMA_BASE_URL", f"{first},{first.replace('127.0.0.1', 'localhost')}")
+    report = as_json(run_bench(*FAST, "--vs-raw", "--providers", "ollama_local",
+                               "--format", "json"))
+    assert (report["results"][0]["errors"], report["results"][0]["raw_errors"]) == (0, 0)
+
+
+def test_a_provider_that_never_answers_is_an_error_row_and_exit_1(emu: Any) -> None:
+    from sarvanom_sdk.testing import Fault
+
+    emu.inject("remote_gpu", Fault.http(503))
+    result = run_bench(*FAST, "--providers", "remote_gpu")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1].split()[:3] == ["remote_gpu", "6", "6"]
+    assert "remote_gpu errors: 6 x" in result.stdout
+
+
+# -- the HTML report ----------------------------------------------------------------------
+def test_html_report_is_self_contained_with_an_inline_svg_chart_per_provider(
+    emu: Any, tmp_path: Any
+) -> None:
+    path = tmp_path / "report.html"
+    result = run_bench(*FAST, "--vs-raw", "--html", str(path))
+    assert result.exit_code == 0, result.stderr
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
+    assert "<h2>ollama_local</h2>" in page and "<h2>remote_gpu</h2>" in page
+    assert "<polyline" in page and "p50" in page
+    assert not re.search(r"<script|https?://|src=|href=|@import|url\(", page)
+
+
+def test_html_escapes_what_it_shows(emu: Any, tmp_path: Any) -> None:
+    from sarvanom_cli._bench_html import render
+    from sarvanom_cli._bench_stats import Row
+
+    phase = Phase()
+    phase.begin()
+    phase.add(Outcome(True, 0.001))
+    page = render([Row("<b>x</b>", phase.summary())], {"<b>x</b>": {"sdk": phase}},
+                  {"prompt": "<script>alert(1)</script>"}, stream=False, vs_raw=False)
+    assert "<script" not in page and "&lt;script&gt;" in page and "<b>" not in page
+
+
+# -- what may be measured -----------------------------------------------------------------
+@pytest.fixture
+def paid(emu: Any, clean_env: pytest.MonkeyPatch) -> Any:
+    """Paid use enabled, OpenAI configured -- on the emulator (loopback), so even a bug
+    here costs nothing."""
+    clean_env.setenv("ENABLE_PAID_API", "true")
+    clean_env.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    clean_env.setenv("OPENAI_BASE_URL", emu.url_for("openai"))
+    return emu
+
+
+def test_paid_providers_are_refused_without_the_acknowledgement(paid: Any) -> None:
+    result = run_bench(*FAST, "--providers", "openai")
+    assert result.exit_code == 2
+    assert "openai cost money" in result.stderr and "--i-accept-paid-costs" in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+    assert paid.request_count("openai") == 0
+
+
+def test_paid_providers_are_left_out_of_the_default_set_with_a_note(paid: Any) -> None:
+    report = as_json(run_bench(*FAST, "--format", "json"))
+    assert [r["provider"] for r in report["results"]] == ["ollama_local", "remote_gpu"]
+    assert paid.request_count("openai") == 0
+
+
+def test_paid_providers_are_measured_with_the_acknowledgement(paid: Any) -> None:
+    report = as_json(run_bench(*FAST, "--providers", "openai", "--i-accept-paid-costs",
+                               "--format", "json"))
+    assert report["results"][0]["errors"] == 0
+    assert paid.request_count("openai") == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--providers", "huggingface"), "huggingface is not in the chain: HUGGINGFACE_API_KEY"),
+        (("--providers", "nope"), "unknown provider 'nope'"),
+        (("--providers", "local_stub"), "local_stub has no network call"),
+        (("--requests", "0"), "Invalid value for '--requests' / '-n'"),
+        (("--client", "threads"), "Invalid value for '--client'"),
+    ],
+)
+def test_bad_choices_are_one_line(emu: Any, args: tuple[str, ...], message: str) -> None:
+    result = run_bench(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_nothing_configured_points_at_the_emulator(clean_env: pytest.MonkeyPatch,
+                                                   tmp_path: Any) -> None:
+    clean_env.chdir(tmp_path)
+    result = run_bench()
+    assert result.exit_code == 2 and "use --emulator" in result.stderr
+
+
+def test_a_malformed_environment_value_is_one_line(emu: Any,
+                                                    clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SARVANOM_MAX_RETRIES", "twice")
+    result = run_bench()
+    assert result.exit_code == 1
+    assert result.stderr == "Error: SARVANOM_MAX_RETRIES: must be an integer, got 'twice'\n"
+
+
+# -- the built-in emulator ----------------------------------------------------------------
+def test_emulator_flag_measures_every_provider_on_its_own_emulator(
+    clean_env: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    clean_env.chdir(tmp_path)
+    clean_env.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")  # ignored: --emulator wins
+    report = as_json(run_bench("--emulator", "-n", "3", "--warmup", "0", "--format", "json"))
+    assert report["meta"]["target"] == "built-in emulator"
+    assert [(r["provider"], r["errors"]) for r in report["results"]] == [
+        ("ollama_local", 0), ("remote_gpu", 0), ("huggingface", 0), ("openai", 0),
+        ("anthropic", 0),
+    ]
+
+
+# -- Ctrl-C and progress ------------------------------------------------------------------
+def interrupting_after(count: int, real: Callable[..., Any], is_async: bool) -> Any:
+    """A stand-in for ``sdk_sync``/``sdk_async`` whose calls raise KeyboardInterrupt once
+    ``count`` have been measured (warm-ups included)."""
+
+    def factory(*args: Any) -> Any:
+        one = real(*args)
+        calls = [0]
+
+        def tick() -> None:
+            calls[0] += 1
+            if calls[0] > count:
+                raise KeyboardInterrupt
+
+        async def async_call() -> Outcome:
+            tick()
+            return await one()  # type: ignore[no-any-return]
+
+        def sync_call() -> Outcome:
+            tick()
+            return one()  # type: ignore[no-any-return]
+
+        return async_call if is_async else sync_call
+
+    return factory
+
+
+@pytest.mark.parametrize("client", ["sync", "async"])
+def test_ctrl_c_prints_what_was_measured_so_far(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, client: str
+) -> None:
+    name = "sdk_async" if client == "async" else "sdk_sync"
+    real = getattr(_bench_run.calls, name)
+    monkeypatch.setattr(_bench_run.calls, name, interrupting_after(4, real, client == "async"))
+    result = run_bench("-n", "10", "--warmup", "1", "--client", client, "--format", "json")
+    assert result.exit_code == bench.EXIT_INTERRUPTED
+    report = json.loads(result.stdout)
+    assert report["meta"]["interrupted"] is True
+    assert [(r["provider"], r["requests"]) for r in report["results"]] == [("ollama_local", 3)]
+    assert "interrupted: partial results (3 of 20 measured requests)" in result.stderr
+
+
+def test_progress_bar_goes_to_stderr_once_a_run_lasts(emu: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bench.Progress
+    monkeypatch.setattr(bench, "Progress",
+                        lambda total, label: real(total, label, delay=0.0, every=0.0))
+    result = run_bench(*FAST, "--format", "json")
+    assert "sarvanom-bench" in result.stderr
+    json.loads(result.stdout)  # stdout stays clean
+
+
+def test_help_has_examples() -> None:
+    result = run_bench("--help")
+    assert result.exit_code == 0 and "sarvanom-bench --emulator --vs-raw" in result.stdout
+
+
+# -- numbers ------------------------------------------------------------------------------
+def test_vs_raw_alternates_the_sides_in_blocks() -> None:
+    plan = _bench_run.Plan(("ollama_local",), 12, 1, 0, "sync", False, True, {})
+    assert plan.blocks() == [3, 3, 2, 2, 2]
+    assert _bench_run.Plan((), 3, 1, 0, "sync", False, True, {}).blocks() == [1, 1, 1]
+    assert _bench_run.Plan((), 12, 1, 0, "sync", False, False, {}).blocks() == [12]
+
+
+def test_a_phase_counts_only_the_time_its_blocks_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([10.0, 11.0, 50.0, 52.0])  # block 1: 10 -> 11; block 2: 50 -> 52
+    monkeypatch.setattr("sarvanom_cli._bench_stats.time.perf_counter", lambda: next(clock))
+    phase = Phase()
+    phase.begin()
+    phase.add(Outcome(True, 0.5))
+    phase.begin()
+    phase.add(Outcome(True, 0.5))
+    assert phase.elapsed == 3.0
+    assert phase.summary().throughput == pytest.approx(2 / 3)
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    assert percentile([], 50) is None
+    assert percentile([1.0, 2.0], 50) == 1.5
+    assert percentile([float(v) for v in range(1, 101)], 99) == pytest.approx(99.01)
+    assert percentile([3.0], 95) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ticks"),
+    [
+        (0.62, 1.9, [0.5, 1.0, 2.0]),
+        (0.6, 3.3, [0.5, 1.0, 2.0, 5.0]),
+        (1.0, 1.0, [1.0, 2.0]),
+        (0.9, 45.0, [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]),
+        (0.3, 2500.0, [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]),
+    ],
+)
+def test_log_ticks_cover_the_range_in_1_2_5_steps(
+    low: float, high: float, ticks: list[float]
+) -> None:
+    assert log_ticks(low, high) == ticks

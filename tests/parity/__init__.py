@@ -1,0 +1,1 @@
+"""The parity suite: every scenario on SarvanClient and AsyncSarvanClient alike."""

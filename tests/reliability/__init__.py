@@ -1,0 +1,1 @@
+"""Reliability: the fault matrix, the breaker, load and leaks, bad input, secrets."""

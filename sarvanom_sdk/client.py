@@ -13,17 +13,19 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock
-from .core import PROBE_TIMEOUT, Core
 from .errors import InvalidRequestError, ProviderError
-from .layers.retry import RetryPolicy
-from .runners import adrive, arun, drive, run
 from .settings import Settings
-from .stack import Layer, acompose, compose
 from .types import LLMRequest, LLMResponse, ProviderHealth, ProviderName, StreamChunk
+
+# The routing machinery is imported when the first client is built, not by
+# ``import sarvanom_sdk`` (the import stays light).
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
+
+    from .clock import Clock
+    from .layers.retry import RetryPolicy
+    from .stack import Layer
 
     class RequestOptions(TypedDict, total=False):
         """The keyword arguments of ``complete()``/``stream()``: LLMRequest's fields."""
@@ -46,6 +48,8 @@ _FIELDS = frozenset(LLMRequest.__dataclass_fields__) - {"prompt"}
 
 def make_request(prompt: str | LLMRequest | None, options: Mapping[str, Any]) -> LLMRequest:
     """An LLMRequest from ``complete()``'s arguments (validated; no network)."""
+    if not options:
+        return prompt if isinstance(prompt, LLMRequest) else LLMRequest(prompt=prompt)
     unknown = set(options) - _FIELDS
     if unknown:
         raise InvalidRequestError(
@@ -70,6 +74,7 @@ class _ClientBase:
     ) -> None:
         """``settings`` (default: from the environment and ``env_file``), with
         ``overrides`` (Settings field names, e.g. ``total_timeout=10``) applied."""
+        from .core import Core
         if settings is None:
             settings = Settings.from_env(env_file=env_file, **overrides)
         elif overrides:
@@ -112,6 +117,9 @@ class SarvanClient(_ClientBase):
 
     def __init__(self, settings: Settings | None = None, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
+        from .runners import run
+        from .stack import compose
+
         router = self._core.router
         self._handler = compose(
             self._core.layers,
@@ -143,6 +151,8 @@ class SarvanClient(_ClientBase):
     ) -> SyncStream:
         """Stream the answer: iterate the returned object for :class:`StreamChunk` values;
         ``.response`` holds the final :class:`LLMResponse` after the iteration ends."""
+        from .runners import drive
+
         request = make_request(prompt, options)
         flow = self._core.router.stream_flow(request)
         return SyncStream(drive(flow, self._sync_transport()))
@@ -162,7 +172,7 @@ class SarvanClient(_ClientBase):
     def _probe(self, provider: Any, call: Any) -> None:
         started = time.monotonic()
         try:
-            reply = self._sync_transport().send(call, PROBE_TIMEOUT)
+            reply = self._sync_transport().send(call, self._core.probe_timeout)
         except ProviderError as error:
             self._core.record_probe(provider, None, error, 0.0)
             return
@@ -192,6 +202,9 @@ class AsyncSarvanClient(_ClientBase):
                 connect_timeout=self.settings.connect_timeout,
                 max_response_bytes=self.settings.max_response_bytes,
             )
+        from .runners import arun
+        from .stack import acompose
+
         router, transport = self._core.router, self._transport
         self._handler = acompose(
             self._core.layers, lambda request: arun(router.complete_flow(request), transport)
@@ -209,6 +222,8 @@ class AsyncSarvanClient(_ClientBase):
     ) -> AsyncStream:
         """``async with client.stream(...) as s: async for chunk in s: ...``; then
         ``s.response``. Leaving the block early closes the provider connection."""
+        from .runners import adrive
+
         request = make_request(prompt, options)
         return AsyncStream(adrive(self._core.router.stream_flow(request), self._transport))
 
@@ -223,7 +238,7 @@ class AsyncSarvanClient(_ClientBase):
     async def _probe(self, provider: Any, call: Any) -> None:
         started = time.monotonic()
         try:
-            reply = await self._transport.send(call, PROBE_TIMEOUT)
+            reply = await self._transport.send(call, self._core.probe_timeout)
         except ProviderError as error:
             self._core.record_probe(provider, None, error, 0.0)
             return

@@ -82,6 +82,8 @@ class Core:
         return cls(settings, router, stack, endpoints, shared)
 
     # -- requests -----------------------------------------------------------------------
+    probe_timeout = PROBE_TIMEOUT
+
     def finish(self, request: LLMRequest, response: LLMResponse) -> LLMResponse:
         """Strict mode: raise instead of returning the stub's answer."""
         if (

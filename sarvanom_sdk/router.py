@@ -263,7 +263,7 @@ class Router:
         return endpoint.adapter.parse(reply)
 
     def _note_quota(self, endpoint: Endpoint, headers: Mapping[str, str], status: int) -> None:
-        wait = quota_exhausted_for(headers, status, self.clock.wall())
+        wait = quota_exhausted_for(headers, status, self.clock.wall)
         if wait:
             endpoint.circuit.hold_for(wait)
 

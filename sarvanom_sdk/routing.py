@@ -98,7 +98,9 @@ _QUOTA_HEADERS = (
 
 
 def quota_exhausted_for(
-    headers: Mapping[str, str], status: int, now: datetime | None = None
+    headers: Mapping[str, str],
+    status: int,
+    clock: Callable[[], datetime] | None = None,
 ) -> float | None:
     """Seconds the provider's own headers say it will refuse calls (None: no such word).
 
@@ -106,6 +108,7 @@ def quota_exhausted_for(
     in ``x-ratelimit-reset*`` even without a ``remaining`` header.
     """
     longest: float | None = None
+    now: datetime | None = None
     for remaining_key, reset_key in _QUOTA_HEADERS:
         remaining = headers.get(remaining_key)
         reset = headers.get(reset_key)
@@ -113,6 +116,8 @@ def quota_exhausted_for(
             continue
         if remaining is not None and remaining.strip() not in ("0", "0.0"):
             continue
+        if now is None:  # read the clock only when a reset is to be computed
+            now = clock() if clock is not None else datetime.now(timezone.utc)
         seconds = parse_reset(reset, now)
         if seconds is not None and (longest is None or seconds > longest):
             longest = seconds

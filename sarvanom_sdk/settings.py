@@ -54,7 +54,6 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,7 +152,7 @@ class Settings:
         names) win over both. Unknown override names raise :class:`ConfigurationError`.
         """
         values: dict[str, str] = {}
-        if env_file is not None and Path(env_file).is_file():
+        if env_file is not None and os.path.isfile(env_file):
             values.update(read_env_file(env_file))
         values.update(os.environ if environ is None else environ)
         kwargs: dict[str, Any] = {}
@@ -274,7 +273,9 @@ def _known(overrides: Mapping[str, Any]) -> dict[str, Any]:
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """``KEY=VALUE`` lines; ``#`` comments, ``export`` prefixes and quotes handled."""
     out: dict[str, str] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

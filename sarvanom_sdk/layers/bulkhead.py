@@ -71,7 +71,11 @@ class Bulkhead:
                     waiter.set()
                     return
                 if not waiter.done():
-                    waiter.get_loop().call_soon_threadsafe(_grant, waiter)
+                    loop = waiter.get_loop()
+                    if _running_loop() is loop:
+                        loop.call_soon(_grant, waiter)
+                    else:
+                        loop.call_soon_threadsafe(_grant, waiter)
                     return
             self.in_flight -= 1
 
@@ -83,6 +87,15 @@ class Bulkhead:
             except ValueError:
                 return True  # already handed a slot
             return False
+
+
+def _running_loop() -> Any:
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _grant(future: Any) -> None:

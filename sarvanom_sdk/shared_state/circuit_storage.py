@@ -10,15 +10,17 @@ from the last shared state, without waiting on Redis and without pybreaker's per
 error logging. pybreaker's storage does the work: every read is a GET (so a process sees
 a breaker opened elsewhere on its next request), ``opened_at`` is stored in whole seconds
 (a breaker may leave "open" up to 1 s early), and its constructor's SETNXs happen on first
-use, not when a client is built. One addition, measured (benchmarks/redis_state.py):
-:meth:`SharedCircuitStorage.state_and_counter` reads pybreaker's state and failure-counter
-keys with one MGET, so a successful call costs two round trips (admission, bookkeeping)
-instead of three.
+use, not when a client is built. One addition, because round trips dominate the cost
+(benchmarks/redis_state.py): :meth:`SharedCircuitStorage.state_and_counter` reads
+pybreaker's state and failure-counter keys with one MGET. ``ProviderCircuit`` uses it at
+admission, and a call admitted while the breaker was closed with no failures records its
+success without another read: one round trip per call on the healthy path, where
+pybreaker's properties alone cost three.
 
 :class:`SharedTrialGate` admits one half-open trial call across every process: this
 process's threads meet on a non-blocking ``threading.Lock`` first, then the winner sets
 ``<...>:trial`` with ``SET NX PX``; only the process that set it probes the provider. The
-key expires after ``ttl`` seconds (longer than one attempt may last) in case its holder
+key expires after ``ttl`` seconds (longer than a whole call may last) in case its holder
 dies, and is deleted, only by its holder, when the trial ends. While Redis is out, the
 local lock alone decides.
 """

@@ -66,7 +66,9 @@ class AiohttpTransport:
         aiohttp = self._aiohttp
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit),
-            timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout),
+            # sock_connect, not connect: aiohttp's ``connect`` also bounds the wait for a
+            # free pooled connection, which under load is queueing, not a dead provider.
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
             auto_decompress=True,
         )
         # Parked on this loop: asyncio.run() closes live async generators when the loop
@@ -159,8 +161,10 @@ class AiohttpByteStream:
 
 async def _read_all(response: Any, max_bytes: int) -> bytes:
     length = response.content_length
-    if length is not None and length > max_bytes:
-        raise ResponseTooLarge(f"body of {length} bytes passes the {max_bytes}-byte limit")
+    if length is not None:
+        if length > max_bytes:
+            raise ResponseTooLarge(f"body of {length} bytes passes the {max_bytes}-byte limit")
+        return bytes(await response.read())  # the length is known and within the limit
     chunks: list[bytes] = []
     size = 0
     while True:

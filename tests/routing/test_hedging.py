@@ -4,11 +4,8 @@ wins and the other call is cancelled. Never onto a paid provider unless ``hedge_
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import time
-
-import pytest
+from contextlib import contextmanager
 
 from sarvanom_sdk.routing import MIN_SAMPLES_FOR_HEDGE
 from sarvanom_sdk.testing import Fault, ProviderEmulator

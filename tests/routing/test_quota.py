@@ -101,7 +101,7 @@ def test_parse_reset_defaults_to_the_current_time():
     ],
 )
 def test_a_spent_quota_names_how_long_it_lasts(headers, status, seconds):
-    assert quota_exhausted_for(headers, status, NOW) == pytest.approx(seconds)
+    assert quota_exhausted_for(headers, status, lambda: NOW) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_a_spent_quota_names_how_long_it_lasts(headers, status, seconds):
     ],
 )
 def test_no_word_of_a_spent_quota_gives_none(headers, status):
-    assert quota_exhausted_for(headers, status, NOW) is None
+    assert quota_exhausted_for(headers, status, lambda: NOW) is None
 
 
 # -- end to end -----------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sarvanom_sdk.clock import FakeClock
+from sarvanom_sdk.endpoints import Endpoint
 from sarvanom_sdk.errors import BadResponseError, ProviderError, ProviderTimeout, error_for_status
 from sarvanom_sdk.health import HealthRegistry
 from sarvanom_sdk.http import HttpCall, HttpReply, parse_retry_after
-from sarvanom_sdk.endpoints import Endpoint
 from sarvanom_sdk.layers.breaker import ProviderCircuit
 from sarvanom_sdk.layers.bulkhead import Bulkhead
 from sarvanom_sdk.layers.cache import CacheLayer, ResponseCache

@@ -115,9 +115,13 @@ def test_golden_task_call() -> None:
 
 def test_task_call_flattens_messages() -> None:
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}]
-    body = h.call_body(TASK.build(h.request(messages=messages, model="tiiuae/falcon-7b", provider="huggingface")))
+    body = h.call_body(
+        TASK.build(h.request(messages=messages, model="tiiuae/falcon-7b", provider="huggingface"))
+    )
     assert body["inputs"] == "user: Hi\nassistant: Hey"
-    assert TASK.build(h.request(model="tiiuae/falcon-7b", provider="huggingface")).url.endswith("/models/tiiuae/falcon-7b")
+    assert TASK.build(h.request(model="tiiuae/falcon-7b", provider="huggingface")).url.endswith(
+        "/models/tiiuae/falcon-7b"
+    )
 
 
 def test_task_call_at_temperature_zero_is_greedy() -> None:

@@ -132,7 +132,11 @@ def test_golden_call() -> None:
 
 
 def test_stream_call_and_messages() -> None:
-    body = h.call_body(ADAPTER.build(h.request(messages=h.CHAT, model="llama3.2", provider="ollama_local"), stream=True))
+    body = h.call_body(
+        ADAPTER.build(
+            h.request(messages=h.CHAT, model="llama3.2", provider="ollama_local"), stream=True
+        )
+    )
     assert body["stream"] is True
     assert body["messages"] == list(h.CHAT)
     assert body["model"] == "llama3.2"

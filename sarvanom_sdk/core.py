@@ -28,7 +28,7 @@ from .router import Router
 from .settings import Settings
 from .shared_state import LocalState, StateBackend, open_shared_state
 from .stack import Layer
-from .types import LLMRequest, LLMResponse, ProviderHealth, ProviderName
+from .types import HealthStatus, LLMRequest, LLMResponse, ProviderHealth, ProviderName
 
 STUB = ProviderName.LOCAL_STUB
 PROBE_TIMEOUT = 3.0
@@ -111,11 +111,19 @@ class Core:
         """The seed's health JSON, plus ``shared_state``: where breakers, cache and budget
         live and whether Redis answers (see :meth:`StateBackend.describe`)."""
         available = self.available_providers()
+        providers = self.health()
+        answering = [
+            name
+            for name in available
+            if name in providers and providers[name].status is not HealthStatus.UNHEALTHY
+        ]
         return {
-            "status": "healthy" if len(available) > 1 else "degraded",
+            # healthy: some real provider may answer now (its breaker is not open and its
+            # last call, if any, succeeded); degraded: only the stub is left
+            "status": "healthy" if answering else "degraded",
             "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "gpu_providers": {
-                "providers": {name: h.to_dict() for name, h in self.health().items()},
+                "providers": {name: h.to_dict() for name, h in providers.items()},
                 "available_providers": available,
             },
             "shared_state": self.shared.describe(),

@@ -38,7 +38,6 @@ from ._wire import (
     as_str,
     load_event_json,
     reported_error,
-    usage_from,
 )
 from .base import Completion, StreamEvent
 
@@ -123,7 +122,7 @@ class AnthropicAdapter(WireAdapter):
         return Completion(
             content="".join(text),
             model=as_str(body.get("model")),
-            usage=usage_from(body.get("usage"), "input_tokens", "output_tokens"),
+            usage=_usage_of(body.get("usage")),
             reasoning="".join(thinking) or None,
             finish_reason=as_str(body.get("stop_reason")),
         )
@@ -183,8 +182,9 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
     def _counts(self, usage: Any) -> None:
         """Take the token counts a usage object holds (message_delta's are cumulative)."""
         counts = as_dict(usage)
-        if isinstance(counts.get("input_tokens"), int):
-            self._input = counts["input_tokens"]
+        prompt = _prompt_tokens(counts)
+        if prompt is not None:
+            self._input = prompt
         if isinstance(counts.get("output_tokens"), int):
             self._output = counts["output_tokens"]
 
@@ -192,3 +192,22 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
         if self._input is None and self._output is None:
             return None
         return Usage(self._input or 0, self._output or 0)
+
+
+#: The prompt's token counts in a Messages API usage object: tokens read from and written
+#: to the prompt cache are reported apart from ``input_tokens``, and are billed too.
+_PROMPT_KEYS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _prompt_tokens(counts: Any) -> int | None:
+    found = [counts[k] for k in _PROMPT_KEYS if isinstance(counts.get(k), int)]
+    return sum(found) if found else None
+
+
+def _usage_of(value: Any) -> Usage | None:
+    counts = as_dict(value)
+    prompt = _prompt_tokens(counts)
+    completion = counts.get("output_tokens")
+    if prompt is None and not isinstance(completion, int):
+        return None
+    return Usage(prompt or 0, completion if isinstance(completion, int) else 0)

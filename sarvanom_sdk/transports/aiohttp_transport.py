@@ -79,16 +79,13 @@ class AiohttpTransport:
         return session
 
     async def send(self, call: HttpCall, timeout: float) -> HttpReply:
-        session = await self._session_for_loop()
         try:
-            async with _timeout(timeout), session.request(
-                call.method,
-                call.url,
-                headers=call.headers,
-                data=call.body_bytes(),
-                allow_redirects=False,
-            ) as response:
-                body = await _read_all(response, self._max_bytes)
+            async with _timeout(timeout):
+                response = await self._request(call)
+                try:
+                    body = await _read_all(response, self._max_bytes)
+                finally:
+                    response.release()
                 return HttpReply(response.status, lower_headers(response.headers.items()), body)
         except _TIMEOUTS:
             raise ProviderTimeout(f"no complete reply within {timeout:.1f}s") from None
@@ -96,16 +93,9 @@ class AiohttpTransport:
             raise ProviderConnectionError(_describe(err)) from None
 
     async def open_stream(self, call: HttpCall, timeout: float) -> AiohttpByteStream | HttpReply:
-        session = await self._session_for_loop()
         try:
             async with _timeout(timeout):
-                response = await session.request(
-                    call.method,
-                    call.url,
-                    headers=call.headers,
-                    data=call.body_bytes(),
-                    allow_redirects=False,
-                )
+                response = await self._request(call)
                 if not 200 <= response.status < 300:
                     try:
                         body = await _read_all(response, self._max_bytes)
@@ -117,6 +107,25 @@ class AiohttpTransport:
         except self._aiohttp.ClientError as err:
             raise ProviderConnectionError(_describe(err)) from None
         return AiohttpByteStream(response, self._max_bytes, self._aiohttp.ClientError)
+
+    async def _request(self, call: HttpCall) -> Any:
+        """Send ``call``; once more on a fresh connection if a pooled one turned out dead
+        before the request went out (aiohttp: "Can not write request body").
+
+        Servers such as llama.cpp close a connection after a streamed reply without saying
+        so; aiohttp has pooled it by then. A request that could not be written was never
+        received, so sending it again is safe even for POST (RFC 9112, 9.3.1)."""
+        session = await self._session_for_loop()
+        body = call.body_bytes()
+        for last_try in (False, True):
+            try:
+                return await session.request(
+                    call.method, call.url, headers=call.headers, data=body, allow_redirects=False
+                )
+            except self._aiohttp.ClientOSError as err:
+                if last_try or "Can not write request body" not in str(err):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -180,8 +189,8 @@ async def _read_all(response: Any, max_bytes: int) -> bytes:
 def _describe(err: BaseException) -> str:
     """A short, key-free description of an aiohttp error (no URL query, no headers)."""
     name = type(err).__name__
-    os_error = getattr(err, "os_error", None)
-    if os_error is not None and getattr(os_error, "errno", None):
+    os_error: Any = getattr(err, "os_error", err)
+    if getattr(os_error, "errno", None):
         return os.strerror(os_error.errno).lower()
     text = str(err).split(" [", 1)[0]
     if "payload" in text.lower() or "not completed" in text.lower():

@@ -17,17 +17,18 @@ connect, 0.2 s for the reply; no retries); the first failure or timeout switches
 process to its local state, with one WARNING on the ``sarvanom_sdk`` logger per outage;
 every :data:`~.redis_backend.RETRY_SECONDS` (2 s) one caller tries Redis again, and state
 is shared again as soon as it answers. So while Redis is down or hung, a request waits on
-it at most 0.3 s, and only the one request per process every 2 s that meets the failure
-or probes; the others wait not at all. While Redis answers, a request makes one round
-trip for its breaker, one for a cache lookup that its own process could not answer, and
-one to reserve a paid call's budget, each bounded the same way; cached answers and budget
-settlements are written afterwards by a background thread. This holds for the event loop
-of the async client too: these calls are synchronous and short, not awaited.
+it at most 0.3 s, and only the requests in flight when it fails and then one per process
+every 2 s (the probe) wait at all. While Redis answers, a request makes one round trip
+for its breaker (a few more when a breaker changes state), one for a cache lookup its
+own process could not answer, and one to reserve a paid call's budget, each bounded the
+same way; cached answers and budget settlements are written afterwards by a background
+thread. This holds for the event loop of the async client too: these calls are
+synchronous and bounded, not awaited.
 
 Nothing secret is written: cache keys are sha256 hashes of the request, breaker keys hash
 the endpoint URL, cached values hold only the answer (as the caller chose to cache it), and
-API keys never reach Redis. Nothing here imports redis-py or pybreaker until a client is
-built with a Redis URL.
+API keys never reach Redis. Importing this package imports neither redis-py nor
+pybreaker; redis-py is needed only when a client is built with a Redis URL.
 """
 
 from __future__ import annotations

@@ -83,7 +83,9 @@ def test_hedging_cuts_the_slow_tail_for_few_extra_requests(kind):
     assert on["p99"] < off["p99"] * 0.6, (on, off)  # ... and hedging cuts it
     # a slow tail of 5% costs few hedges (generous: 15%), each one extra request
     assert 1 <= on["hedges"] <= 0.15 * REQUESTS, on
-    assert on["extra"] == on["hedges"]
+    # each hedge sends at most one extra request (a backup cancelled at once, because the
+    # primary answered just then, may never reach the wire)
+    assert 1 <= on["extra"] <= on["hedges"]
     assert on["served"][HF] <= on["hedges"]
     assert on["idle"]
 

@@ -16,7 +16,6 @@ Mark such tests ``@pytest.mark.real_model``.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,40 +27,17 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 import llama_server as _ls  # noqa: E402  (stdlib-only helper beside this file)
+from required_server import RequiredServer  # noqa: E402  (tests/, on sys.path)
 
-#: The first failure to build/start, reused by every later request for the fixture.
-_FAILURE: str | None = None
-
-
-def in_ci() -> bool:
-    value = os.environ.get("CI", "").strip().lower()
-    return value not in ("", "0", "false", "no", "off")
-
-
-def _unavailable(reason: str) -> None:
-    message = f"real llama-server unavailable: {reason}"
-    if in_ci():
-        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
-    pytest.skip(f"{message} (would FAIL under CI=true)")
+#: Started once per session; skipped with the reason (failed under CI) when it cannot be.
+LLAMA = RequiredServer("real llama-server", _ls.LlamaServer, (_ls.LlamaServerError,))
 
 
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[_ls.LlamaServer]:
     """A running llama-server: ``.base_url`` is ``http://127.0.0.1:PORT`` (no ``/v1``)."""
-    global _FAILURE
-    if _FAILURE is not None:
-        _unavailable(_FAILURE)
-    server = _ls.LlamaServer()
-    try:
-        server.start()
-    except (_ls.LlamaServerError, OSError) as exc:
-        server.stop()
-        _FAILURE = f"{type(exc).__name__}: {exc}"
-        _unavailable(_FAILURE)
-    try:
+    with LLAMA.serving() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,8 @@ few that do not (local cases of the reserve/settle contract) run anywhere.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,41 +29,15 @@ if str(_HERE) not in sys.path:
 
 import redis_server as _rs  # noqa: E402  (stdlib-only helper beside this file)
 from redis_helpers import ANSWER  # noqa: E402
+from required_server import RequiredServer  # noqa: E402  (tests/, on sys.path)
 from workers import Workers  # noqa: E402
 
 from sarvanom_sdk.testing import ProviderEmulator  # noqa: E402
 
-_FAILURE: str | None = None
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def _unavailable(reason: str) -> None:
-    message = f"redis-server unavailable: {reason}"
-    if in_ci():
-        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
-    pytest.skip(f"{message} (would FAIL under CI=true; apt-get install redis-server)")
-
-
-@contextmanager
-def _serving() -> Iterator[_rs.RedisServer]:
-    """A started server for the duration (skip or fail, see the module docstring)."""
-    global _FAILURE
-    if _FAILURE is not None:
-        _unavailable(_FAILURE)
-    server = _rs.RedisServer()
-    try:
-        server.start()
-    except (_rs.RedisServerError, OSError) as exc:
-        server.stop()
-        _FAILURE = f"{type(exc).__name__}: {exc}"
-        _unavailable(_FAILURE)
-    try:
-        yield server
-    finally:
-        server.stop()
+REDIS = RequiredServer(
+    "redis-server", _rs.RedisServer, (_rs.RedisServerError,), "; apt-get install redis-server"
+)
+_serving = REDIS.serving
 
 
 #: Fixtures that need a running redis-server.

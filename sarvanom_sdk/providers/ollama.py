@@ -77,12 +77,14 @@ class OllamaAdapter(WireAdapter):
         content = message.get("content")
         if not isinstance(content, str):
             raise self._no_answer(data, "message.content", reply)
-        splitter = ThinkSplitter()
-        text, thought = splitter.feed(content)
-        rest, more = splitter.finish()
-        reasoning = _thinking(message) + thought + more
+        reasoning = _thinking(message)
+        if "<think>" in content[:64]:  # an older server's inline reasoning
+            splitter = ThinkSplitter()
+            text, thought = splitter.feed(content)
+            rest, more = splitter.finish()
+            content, reasoning = text + rest, reasoning + thought + more
         return Completion(
-            content=text + rest,
+            content=content,
             model=as_str(body.get("model")),
             usage=_usage(body),
             reasoning=reasoning or None,

@@ -13,10 +13,13 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from .layers.breaker import ProviderCircuit
 from .layers.bulkhead import Bulkhead
+from .layers.cost import NO_HOLD, Hold
 from .providers.base import ProviderAdapter
 from .types import ProviderName
 
@@ -90,3 +93,16 @@ def _label(url: str) -> str:
         host = f"[{host}]"  # IPv6
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}"
+
+
+@dataclass(slots=True)
+class Admitted:
+    """A provider call that passed the cost gate, an endpoint's breaker and its bulkhead:
+    what it holds (breaker ticket, budget reservation, slot) is given back exactly once."""
+
+    provider: ProviderName
+    endpoint: Endpoint
+    ticket: int
+    begun: float = 0.0
+    handle: Any = None
+    hold: Hold = NO_HOLD  # the cost gate's reservation, settled or released once

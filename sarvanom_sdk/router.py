@@ -36,7 +36,6 @@ from typing import Any
 from .chain import not_in_chain_reason
 from .clock import Clock
 from .effects import (
-    Cancel,
     CloseStream,
     Emit,
     Enter,
@@ -44,10 +43,8 @@ from .effects import (
     Read,
     Send,
     Sleep,
-    Start,
-    WaitFirst,
 )
-from .endpoints import Endpoint, choose
+from .endpoints import Admitted, Endpoint, choose
 from .errors import (
     AllProvidersFailed,
     BadResponseError,
@@ -56,16 +53,16 @@ from .errors import (
     StreamInterrupted,
 )
 from .health import HealthRegistry
+from .hedging import HedgingMixin
 from .http import HttpReply
 from .layers.cache import ResponseCache, request_key, served_from_cache
-from .layers.cost import NO_HOLD, CostGate, Hold
+from .layers.cost import CostGate
 from .layers.retry import RetryPolicy
 from .providers.base import Completion, StreamEvent
 from .providers.stub import STUB_MODEL, failure_summary, stub_text
-from .routing import MIN_SAMPLES_FOR_HEDGE, order_providers, quota_exhausted_for
+from .routing import order_providers, quota_exhausted_for
 from .settings import Settings
 from .types import (
-    PAID_PROVIDERS,
     Attempt,
     AttemptOutcome,
     LLMRequest,
@@ -90,19 +87,7 @@ class _OpenedStream:
     events: list[StreamEvent]
 
 
-@dataclass(slots=True)
-class _Admitted:
-    """A provider call that passed the gate, the breaker and the bulkhead."""
-
-    provider: ProviderName
-    endpoint: Endpoint
-    ticket: int
-    begun: float = 0.0
-    handle: Any = None
-    hold: Hold = NO_HOLD  # the cost gate's reservation, settled or released once
-
-
-class Router:
+class Router(HedgingMixin):
     def __init__(
         self,
         *,
@@ -222,13 +207,11 @@ class Router:
         return response
 
     # -- one attempt per protocol -------------------------------------------------------
-    def _complete_attempt(
-        self, admitted: _Admitted, request: LLMRequest, timeout: float
-    ) -> FlowGen:
+    def _complete_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> FlowGen:
         reply = yield Send(admitted.endpoint.adapter.build(request), timeout)
         return self._parse(admitted.endpoint, reply)
 
-    def _stream_attempt(self, admitted: _Admitted, request: LLMRequest, timeout: float) -> FlowGen:
+    def _stream_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> FlowGen:
         adapter = admitted.endpoint.adapter
         limit = min(timeout, self.settings.first_token_timeout)
         first_by = self.clock.monotonic() + limit
@@ -273,12 +256,12 @@ class Router:
         request: LLMRequest,
         started: float,
         trail: list[Attempt],
-        attempt: Callable[[_Admitted, LLMRequest, float], FlowGen],
+        attempt: Callable[[Admitted, LLMRequest, float], FlowGen],
         order: Sequence[ProviderName],
         *,
         hold: bool = False,
     ) -> FlowGen:
-        """Try ``order``'s providers in turn; return (_Admitted, attempt result) or None.
+        """Try ``order``'s providers in turn; return (Admitted, attempt result) or None.
 
         ``hold=True`` keeps the bulkhead slot of the provider that answered (a stream
         gives it back when it ends)."""
@@ -325,7 +308,7 @@ class Router:
         queue: bool = True,
     ) -> FlowGen:
         """Pass the cost gate, an endpoint's breaker and its bulkhead (waiting at most
-        ``queue_timeout``, or not at all with ``queue=False``): an :class:`_Admitted`, or
+        ``queue_timeout``, or not at all with ``queue=False``): an :class:`Admitted`, or
         None with the reason in the trail."""
         endpoints = self.endpoints[provider]
         model = request.model or endpoints[0].adapter.default_model
@@ -359,21 +342,21 @@ class Router:
                     self.gate.release(hold)
                     raise
                 if entered:
-                    return _Admitted(provider, endpoint, ticket, self.clock.monotonic(), hold=hold)
+                    return Admitted(provider, endpoint, ticket, self.clock.monotonic(), hold=hold)
                 endpoint.circuit.release(ticket)
                 refusal = f"busy ({endpoint.bulkhead.limit} in flight at {endpoint.label})"
             self.gate.release(hold)
         self._note(provider, AttemptOutcome.SKIPPED, refusal or "unavailable", request, trail)
         return None
 
-    def _succeeded(self, admitted: _Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
+    def _succeeded(self, admitted: Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
         latency = self._ms(admitted.begun)
         admitted.endpoint.circuit.record_success(admitted.ticket)
         admitted.endpoint.observe(latency, self.clock.monotonic())
         self.health.record_success(admitted.provider, latency)
         self._note(admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency)
 
-    def _committed(self, admitted: _Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
+    def _committed(self, admitted: Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
         """A stream's first content arrived: note the time to it; the breaker and the
         health counts learn the outcome when the stream ends."""
         latency = self._ms(admitted.begun)
@@ -381,7 +364,7 @@ class Router:
         self._note(admitted.provider, AttemptOutcome.OK, "streaming", request, trail, latency)
 
     def _failed(
-        self, admitted: _Admitted, error: ProviderError, request: LLMRequest, trail: list[Attempt]
+        self, admitted: Admitted, error: ProviderError, request: LLMRequest, trail: list[Attempt]
     ) -> None:
         latency = self._ms(admitted.begun)
         admitted.endpoint.circuit.record_failure(admitted.ticket, error)
@@ -390,141 +373,6 @@ class Router:
             self.settings.attempt_timeout * 1000.0, self.clock.monotonic()
         )
         self._record_failure(admitted.provider, error, error.reason, latency, request, trail)
-
-    # -- hedging ------------------------------------------------------------------------
-    def _hedging(self, request: LLMRequest, order: Sequence[ProviderName]) -> bool:
-        wanted = self.settings.hedge if request.hedge is None else request.hedge
-        return wanted and len(self._hedgeable(order)) >= 2
-
-    def _hedgeable(self, order: Sequence[ProviderName]) -> list[ProviderName]:
-        if self.settings.hedge_paid:
-            return list(order)
-        return [p for p in order if p not in PAID_PROVIDERS]
-
-    def _hedge_delay(self, provider: ProviderName) -> float | None:
-        if self.settings.hedge_delay is not None:
-            return self.settings.hedge_delay
-        if self.health.sample_count(provider) < MIN_SAMPLES_FOR_HEDGE:
-            return None
-        p95 = self.health.latency_percentile(provider, 0.95)
-        return None if p95 is None else p95 / 1000.0
-
-    def _hedged(
-        self,
-        request: LLMRequest,
-        started: float,
-        trail: list[Attempt],
-        order: Sequence[ProviderName],
-    ) -> FlowGen:
-        """Race the first free provider against the next one, started only if the first
-        is slower than its hedge delay. Returns (routed or None, the providers left)."""
-        deadline = started + (request.timeout or self.settings.total_timeout)
-        running: list[_Admitted] = []
-        try:
-            outcome = yield from self._race(request, trail, order, deadline, running)
-        except GeneratorExit:
-            for loser in running:  # the runner cancels what it started
-                self._abandon(loser)
-            raise
-        for loser in running:
-            yield Cancel(loser.handle)
-            self._abandon(loser)
-            self._note(
-                loser.provider,
-                AttemptOutcome.SKIPPED,
-                "hedge lost: cancelled",
-                request,
-                trail,
-                self._ms(loser.begun),
-            )
-        return outcome
-
-    def _race(
-        self,
-        request: LLMRequest,
-        trail: list[Attempt],
-        order: Sequence[ProviderName],
-        deadline: float,
-        running: list[_Admitted],
-    ) -> FlowGen:
-        candidates = self._hedgeable(order)
-        used: list[ProviderName] = []
-        backup_at: float | None = None
-        while True:
-            if not running or (backup_at is not None and self.clock.monotonic() >= backup_at):
-                backup_at = None
-                added = yield from self._start_next(
-                    candidates, used, request, trail, deadline, queue=not running
-                )
-                if added is not None:
-                    if running:
-                        self.hedges += 1
-                    else:
-                        delay = self._hedge_delay(added.provider)
-                        if delay is not None:
-                            backup_at = self.clock.monotonic() + delay
-                    running.append(added)
-                elif not running:
-                    return None, [p for p in order if p not in used]
-            wake = deadline if backup_at is None else min(deadline, backup_at)
-            handles = [a.handle for a in running]
-            done = yield WaitFirst(handles, max(0.0, wake - self.clock.monotonic()))
-            if not done and self.clock.monotonic() >= deadline:
-                for late in running:
-                    yield Cancel(late.handle)
-                    self._failed(late, ProviderTimeout("total deadline reached"), request, trail)
-                    self._leave_when_done(late)
-                running.clear()
-                return None, []
-            for admitted in [a for a in running if a.handle in done]:
-                running.remove(admitted)
-                admitted.endpoint.bulkhead.leave()
-                try:
-                    completion = self._parse(admitted.endpoint, admitted.handle.result())
-                except ProviderError as error:
-                    self._failed(admitted, error, request, trail)
-                    continue
-                self._succeeded(admitted, request, trail)
-                return (admitted, completion), []
-
-    def _abandon(self, admitted: _Admitted) -> None:
-        """Give back everything an admitted call holds, counting no outcome."""
-        admitted.endpoint.circuit.release(admitted.ticket)
-        self.gate.release(admitted.hold)
-        self._leave_when_done(admitted)
-
-    @staticmethod
-    def _leave_when_done(admitted: _Admitted) -> None:
-        """Free the bulkhead slot of a started call only when the call has really ended: a
-        cancelled task ends at once, but a sync call already running in a thread cannot be
-        interrupted and keeps its slot until it returns (so the limit holds)."""
-        if admitted.handle is None:
-            admitted.endpoint.bulkhead.leave()
-        else:
-            admitted.handle.add_done_callback(lambda _: admitted.endpoint.bulkhead.leave())
-
-    def _start_next(
-        self,
-        candidates: list[ProviderName],
-        used: list[ProviderName],
-        request: LLMRequest,
-        trail: list[Attempt],
-        deadline: float,
-        *,
-        queue: bool,
-    ) -> FlowGen:
-        for provider in candidates:
-            if provider in used:
-                continue
-            used.append(provider)
-            # A backup takes only a free slot: queueing for it would delay the primary.
-            admitted = yield from self._admit(provider, request, trail, deadline, queue=queue)
-            if admitted is not None:
-                timeout = min(self.settings.attempt_timeout, deadline - self.clock.monotonic())
-                call = admitted.endpoint.adapter.build(request)
-                admitted.handle = yield Start(Send(call, timeout))
-                return admitted
-        return None
 
     def _candidates(self, request: LLMRequest, trail: list[Attempt]) -> tuple[ProviderName, ...]:
         pinned = request.provider
@@ -549,7 +397,7 @@ class Router:
     def _respond(
         self,
         request: LLMRequest,
-        admitted: _Admitted,
+        admitted: Admitted,
         completion: Completion,
         trail: list[Attempt],
         started: float,

@@ -106,3 +106,12 @@ class Admitted:
     begun: float = 0.0
     handle: Any = None
     hold: Hold = NO_HOLD  # the cost gate's reservation, settled or released once
+
+    def leave_when_done(self) -> None:
+        """Free the bulkhead slot only when the call has really ended: a cancelled task
+        ends at once, but a sync call already running in a thread cannot be interrupted
+        and keeps its slot until it returns (so the limit holds)."""
+        if self.handle is None:
+            self.endpoint.bulkhead.leave()
+        else:
+            self.handle.add_done_callback(lambda _: self.endpoint.bulkhead.leave())

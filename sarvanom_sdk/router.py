@@ -53,7 +53,7 @@ from .errors import (
     StreamInterrupted,
 )
 from .health import HealthRegistry
-from .hedging import HedgingMixin
+from .hedging import hedged, hedging_wanted
 from .http import HttpReply
 from .layers.cache import ResponseCache, request_key, served_from_cache
 from .layers.cost import CostGate
@@ -87,7 +87,7 @@ class _OpenedStream:
     events: list[StreamEvent]
 
 
-class Router(HedgingMixin):
+class Router:
     def __init__(
         self,
         *,
@@ -122,8 +122,8 @@ class Router(HedgingMixin):
         trail: list[Attempt] = []
         order = self._candidates(request, trail)
         routed = None
-        if self._hedging(request, order):
-            routed, order = yield from self._hedged(request, started, trail, order)
+        if hedging_wanted(self, request, order):
+            routed, order = yield from hedged(self, request, started, trail, order)
         if routed is None:
             routed = yield from self._route(request, started, trail, self._complete_attempt, order)
         if routed is None:
@@ -288,7 +288,7 @@ class Router(HedgingMixin):
                         yield Sleep(wait)
                     continue
                 except BaseException:
-                    self._abandon(admitted)  # cancelled or closed: no outcome
+                    self.abandon(admitted)  # cancelled or closed: no outcome
                     raise
                 if hold:  # a stream: its outcome is known only when it ends
                     self._committed(admitted, request, trail)
@@ -373,6 +373,12 @@ class Router(HedgingMixin):
             self.settings.attempt_timeout * 1000.0, self.clock.monotonic()
         )
         self._record_failure(admitted.provider, error, error.reason, latency, request, trail)
+
+    def abandon(self, admitted: Admitted) -> None:
+        """Give back everything an admitted call holds, counting no outcome."""
+        admitted.endpoint.circuit.release(admitted.ticket)
+        self.gate.release(admitted.hold)
+        admitted.leave_when_done()
 
     def _candidates(self, request: LLMRequest, trail: list[Attempt]) -> tuple[ProviderName, ...]:
         pinned = request.provider

@@ -156,15 +156,6 @@ class CostGate:
             return f"budget: estimated ${estimate:.6f} exceeds ${max(left, 0):.6f} left"
         return held
 
-    def refuse(self, provider: ProviderName, model: str, request: LLMRequest) -> str | None:
-        """Why ``provider`` may not be called for ``request`` (None: it may). A check only:
-        nothing stays reserved."""
-        held = self.hold(provider, model, request)
-        if isinstance(held, str):
-            return held
-        self.release(held)
-        return None
-
     def settle(self, hold: Hold, provider: ProviderName, model: str, usage: Usage | None) -> float:
         """Book a call's real cost (from ``usage``) in place of ``hold``; returns it (0 for
         free providers and for replies without usage)."""
@@ -181,7 +172,3 @@ class CostGate:
         """Give back a hold whose call cost nothing (failed, cancelled, never made)."""
         if hold is not None and hold is not NO_HOLD:
             self.ledger.release(hold)
-
-    def book(self, provider: ProviderName, model: str, usage: Usage | None) -> float:
-        """Book a paid call's real cost without a hold; returns it (0 for free providers)."""
-        return self.settle(NO_HOLD, provider, model, usage)

@@ -221,6 +221,12 @@ def health(probe: bool, as_json: bool) -> None:
             f"{name:<14}{h.status.value:<14}{h.latency_ms:>8.1f}ms{h.success_count:>6}"
             f"{h.error_count:>8}  {h.circuit_state:<10}{h.last_error or ''}"
         )
+        if len(h.endpoints) > 1:
+            for endpoint in h.endpoints:
+                click.echo(
+                    f"  {endpoint.url:<38}{endpoint.latency_ms:>8.1f}ms  "
+                    f"{endpoint.in_flight} in flight  breaker {endpoint.circuit_state}"
+                )
     click.echo(f"available: {', '.join(report['gpu_providers']['available_providers'])}")
 
 

@@ -22,6 +22,7 @@ from .stack import HookLayer, Layer
 from .types import (
     Attempt,
     AttemptOutcome,
+    EndpointHealth,
     HealthStatus,
     LLMRequest,
     LLMResponse,
@@ -39,6 +40,7 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "ConfigurationError",
+    "EndpointHealth",
     "HealthStatus",
     "HookLayer",
     "InvalidRequestError",

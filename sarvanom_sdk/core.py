@@ -9,7 +9,7 @@ from ``SARVANOM_REDIS_URL``; building makes no network call either way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,14 @@ from .router import Router
 from .settings import Settings
 from .shared_state import LocalState, StateBackend, open_shared_state
 from .stack import Layer
-from .types import HealthStatus, LLMRequest, LLMResponse, ProviderHealth, ProviderName
+from .types import (
+    EndpointHealth,
+    HealthStatus,
+    LLMRequest,
+    LLMResponse,
+    ProviderHealth,
+    ProviderName,
+)
 
 STUB = ProviderName.LOCAL_STUB
 PROBE_TIMEOUT = 3.0
@@ -96,7 +103,15 @@ class Core:
 
     # -- health -------------------------------------------------------------------------
     def health(self) -> dict[str, ProviderHealth]:
-        return self.router.health.snapshot(self.circuit_views())
+        snapshot = self.router.health.snapshot(self.circuit_views())
+        now = self.router.clock.monotonic()
+        return {
+            name: replace(
+                health,
+                endpoints=tuple(_endpoint_health(e, now) for e in self.endpoints[health.provider]),
+            )
+            for name, health in snapshot.items()
+        }
 
     def circuit_views(self) -> dict[ProviderName, CircuitView]:
         """Each provider's breaker state: open only while every endpoint's breaker is."""
@@ -182,6 +197,18 @@ def _endpoints_of(
         bulkhead = Bulkhead(settings.concurrency_limit(provider))
         out.append(Endpoint(provider, adapter_for(provider, own), circuit, bulkhead, url))
     return out
+
+
+def _endpoint_health(endpoint: Endpoint, now: float) -> EndpointHealth:
+    view = endpoint.circuit.view()
+    return EndpointHealth(
+        url=endpoint.label,
+        circuit_state=view.state,
+        consecutive_failures=view.consecutive_failures,
+        circuit_open_until=view.open_until if view.state == "open" else None,
+        in_flight=endpoint.bulkhead.in_flight,
+        latency_ms=endpoint.latency_ms(now),
+    )
 
 
 def _provider_view(endpoints: list[Endpoint]) -> CircuitView:

@@ -305,11 +305,25 @@ class StreamChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointHealth:
+    """One base URL of a provider (scheme, host and port only): its own breaker, its
+    calls in flight and its recent latency (peak-EWMA)."""
+
+    url: str
+    circuit_state: str
+    consecutive_failures: int
+    circuit_open_until: datetime | None
+    in_flight: int
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderHealth:
     """A provider's health as the registry knows it (the seed's health JSON fields).
 
     ``error_count`` and ``success_count`` are totals since the client was created;
-    ``consecutive_failures`` is what the breaker counts.
+    ``consecutive_failures`` is what the breaker counts. The provider's breaker state is
+    open only while every one of its ``endpoints`` is.
     """
 
     provider: ProviderName
@@ -322,6 +336,7 @@ class ProviderHealth:
     last_error: str | None = None
     circuit_state: str = "closed"
     consecutive_failures: int = 0
+    endpoints: tuple[EndpointHealth, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The seed's JSON shape for one provider (ISO-8601 UTC timestamps)."""

@@ -222,3 +222,18 @@ def test_a_slow_spell_is_forgotten_and_the_fast_endpoint_gets_traffic_again(kind
         time.sleep(1.0)  # ten decay times: the spell is long forgotten
         timed(driver, 6)
         assert fast.request_count() >= 3, (fast.request_count(), slow.request_count())
+
+
+@both
+def test_health_shows_each_endpoint_with_its_own_breaker(kind):
+    with two_endpoints(kind, max_retries=0) as (fast, slow, driver):
+        fast_url, slow_url = (e.url_for("ollama").rsplit("/", 1)[0] for e in (fast, slow))
+        fast.stop()  # refused from now on
+        timed(driver, 6)
+        health = driver.health()[OLLAMA.value]
+        by_url = {e.url: e for e in health.endpoints}
+        assert set(by_url) == {fast_url, slow_url}
+        dead, alive = by_url[fast_url], by_url[slow_url]
+        assert dead.consecutive_failures >= 1 and alive.consecutive_failures == 0
+        assert alive.circuit_state == "closed" and alive.latency_ms > 0
+        assert health.circuit_state != "open"  # usable while one endpoint is

@@ -379,7 +379,9 @@ async def _metrics(request: web.Request, gateway: Gateway, trace_id: str) -> web
     if gateway.metrics is None:
         raise GatewayError(501, INSTALL_HINT, code="metrics_unavailable")
     health = await gateway.client.get_provider_health()
-    body = gateway.metrics.render(health, gateway.gate.in_flight, gateway.gate.waiting)
+    body = gateway.metrics.render(
+        health, gateway.gate.in_flight, gateway.gate.waiting, gateway.client.router.hedges
+    )
     return web.Response(body=body, headers={"Content-Type": gateway.metrics.content_type})
 
 

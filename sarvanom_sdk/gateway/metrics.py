@@ -97,6 +97,10 @@ class GatewayMetrics:
             ("kind",),
         )
         self._cache_hits = counter("sarvanom_cache_hits", "Answers served from the cache.")
+        self._hedges = counter(
+            "sarvanom_hedges", "Requests hedged onto a second provider (see routing)."
+        )
+        self._hedges_seen = 0
         self._cost = counter(
             "sarvanom_cost_usd", "Money spent on paid providers (USD).", ("provider",)
         )
@@ -148,8 +152,18 @@ class GatewayMetrics:
         self._http.labels(endpoint, str(status)).inc()
         self._http_seconds.labels(endpoint).observe(seconds)
 
-    def render(self, health: Mapping[str, ProviderHealth], in_flight: int, waiting: int) -> bytes:
-        """The text exposition, with breaker states and gauges read now."""
+    def render(
+        self,
+        health: Mapping[str, ProviderHealth],
+        in_flight: int,
+        waiting: int,
+        hedges: int = 0,
+    ) -> bytes:
+        """The text exposition, with breaker states, gauges and the router's hedge count
+        read now."""
+        if hedges > self._hedges_seen:
+            self._hedges.inc(hedges - self._hedges_seen)
+            self._hedges_seen = hedges
         for name, state in health.items():
             self._circuit.labels(name).set(CIRCUIT_STATES.get(state.circuit_state, 0))
         self._in_flight.set(in_flight)

@@ -89,6 +89,26 @@ async def test_cost_of_a_paid_provider(open_gateway, emulator) -> None:
     )
 
 
+async def test_hedges_are_counted(open_gateway, emulator) -> None:
+    from sarvanom_sdk.testing import Fault
+
+    settings = Settings(
+        ollama_base_url=emulator.url_for("ollama"),
+        huggingface_api_key="hf_test_gateway_hedges",
+        huggingface_base_url=emulator.url_for("huggingface"),
+        hedge=True,
+        hedge_delay=0.05,
+        cache_ttl_seconds=0,
+    )
+    emulator.inject("ollama", Fault.delay(0.5), times=2)
+    client = await open_gateway(AsyncSarvanClient(settings))
+    assert value(await scrape(client), "sarvanom_hedges_total") == 0
+    for prompt in ("a", "b"):
+        body = await (await client.post("/api/query", json={"prompt": prompt})).json()
+        assert body["provider"] == "huggingface"
+    assert value(await scrape(client), "sarvanom_hedges_total") == 2
+
+
 async def test_each_app_has_its_own_registry(open_gateway) -> None:
     one = await open_gateway(stub_client())
     two = await open_gateway(stub_client())

@@ -9,7 +9,6 @@ SIGINT stop it gracefully: it stops accepting, gives in-flight requests up to
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from typing import Any
@@ -20,14 +19,12 @@ DEFAULT_PORT = 8000
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # another host name: it may resolve to anything
+    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``); any
+    other host name may resolve to anything. (The SDK's own rule, imported on use so that
+    ``sarvanom --help`` stays light.)"""
+    from sarvanom_sdk.settings import is_loopback_host
+
+    return is_loopback_host(host.strip())
 
 
 def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:

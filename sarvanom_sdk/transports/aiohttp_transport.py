@@ -81,12 +81,7 @@ class AiohttpTransport:
     async def send(self, call: HttpCall, timeout: float) -> HttpReply:
         try:
             async with _timeout(timeout):
-                response = await self._request(call)
-                try:
-                    body = await _read_all(response, self._max_bytes)
-                finally:
-                    response.release()
-                return HttpReply(response.status, lower_headers(response.headers.items()), body)
+                return await self._whole(await self._request(call))
         except _TIMEOUTS:
             raise ProviderTimeout(f"no complete reply within {timeout:.1f}s") from None
         except self._aiohttp.ClientError as err:
@@ -97,16 +92,20 @@ class AiohttpTransport:
             async with _timeout(timeout):
                 response = await self._request(call)
                 if not 200 <= response.status < 300:
-                    try:
-                        body = await _read_all(response, self._max_bytes)
-                    finally:
-                        response.release()
-                    return HttpReply(response.status, lower_headers(response.headers.items()), body)
+                    return await self._whole(response)
         except _TIMEOUTS:
             raise ProviderTimeout(f"no response headers within {timeout:.1f}s") from None
         except self._aiohttp.ClientError as err:
             raise ProviderConnectionError(_describe(err)) from None
         return AiohttpByteStream(response, self._max_bytes, self._aiohttp.ClientError)
+
+    async def _whole(self, response: Any) -> HttpReply:
+        """Read a reply's whole body (bounded) and give its connection back."""
+        try:
+            body = await _read_all(response, self._max_bytes)
+        finally:
+            response.release()
+        return HttpReply(response.status, lower_headers(response.headers.items()), body)
 
     async def _request(self, call: HttpCall) -> Any:
         """Send ``call``; once more on a fresh connection if a pooled one turned out dead

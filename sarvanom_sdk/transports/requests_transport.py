@@ -42,23 +42,22 @@ class RequestsTransport:
 
     def send(self, call: HttpCall, timeout: float) -> HttpReply:
         deadline = time.monotonic() + timeout
-        response = self._request(call, timeout)
-        try:
-            body = _read_all(response, deadline, self._max_bytes)
-        finally:
-            response.close()
-        return HttpReply(response.status_code, lower_headers(response.headers.items()), body)
+        return self._whole(self._request(call, timeout), deadline)
 
     def open_stream(self, call: HttpCall, timeout: float) -> RequestsByteStream | HttpReply:
         deadline = time.monotonic() + timeout
         response = self._request(call, timeout)
         if not 200 <= response.status_code < 300:
-            try:
-                body = _read_all(response, deadline, self._max_bytes)
-            finally:
-                response.close()
-            return HttpReply(response.status_code, lower_headers(response.headers.items()), body)
+            return self._whole(response, deadline)
         return RequestsByteStream(response, self._max_bytes)
+
+    def _whole(self, response: Any, deadline: float) -> HttpReply:
+        """Read a reply's whole body by ``deadline`` (bounded in size) and close it."""
+        try:
+            body = _read_all(response, deadline, self._max_bytes)
+        finally:
+            response.close()
+        return HttpReply(response.status_code, lower_headers(response.headers.items()), body)
 
     def close(self) -> None:
         self._session.close()

@@ -241,21 +241,22 @@ def providers() -> None:
     """
     from sarvanom_sdk import SarvanError, Settings
     from sarvanom_sdk.chain import explain_chain
-    from sarvanom_sdk.settings import redact_key
+    from sarvanom_sdk.settings import display_url, redact_key
 
     try:
         settings = Settings.from_env()
     except SarvanError as error:
         raise _fail_cleanly(error) from None
+    url = display_url  # scheme://host:port/path: never credentials or a query (F11)
     details = {
-        "ollama_local": f"{settings.ollama_base_url} model={settings.ollama_model}",
-        "remote_gpu": f"{settings.gpu_remote_url} protocol={settings.gpu_remote_protocol}"
+        "ollama_local": f"{url(settings.ollama_base_url)} model={settings.ollama_model}",
+        "remote_gpu": f"{url(settings.gpu_remote_url)} protocol={settings.gpu_remote_protocol}"
         + (f" token={redact_key(settings.gpu_remote_token)}" if settings.gpu_remote_token else ""),
-        "huggingface": f"{settings.huggingface_base_url} model={settings.huggingface_model} "
+        "huggingface": f"{url(settings.huggingface_base_url)} model={settings.huggingface_model} "
         f"key={redact_key(settings.huggingface_api_key)}",
-        "openai": f"{settings.openai_base_url} model={settings.openai_model} "
+        "openai": f"{url(settings.openai_base_url)} model={settings.openai_model} "
         f"key={redact_key(settings.openai_api_key)}",
-        "anthropic": f"{settings.anthropic_base_url} model={settings.anthropic_model} "
+        "anthropic": f"{url(settings.anthropic_base_url)} model={settings.anthropic_model} "
         f"key={redact_key(settings.anthropic_api_key)}",
         "local_stub": "",
     }

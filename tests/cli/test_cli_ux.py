@@ -1,0 +1,51 @@
+"""Issue 17, the command line: D8, D12, D18, D19, D23, D24, --env-file, --timeout.
+
+Each test names its defect and fails on commit 44ee82a.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sarvanom_cli.main import EXIT_NO_PROVIDER, cli
+
+
+@pytest.fixture
+def env(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No provider configured, no .env file in the working directory."""
+    clean_env.chdir(tmp_path)
+    return clean_env
+
+
+@pytest.fixture
+def emu(provider_emulator: Any, env: pytest.MonkeyPatch) -> Any:
+    env.setenv("OLLAMA_BASE_URL", provider_emulator.url_for("ollama"))
+    return provider_emulator
+
+
+def sarvanom(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+# -- D8: `providers` applies the clients' https rule ----------------------------------------
+@pytest.mark.parametrize("command", [("providers",), ("complete", "hi"), ("health",)])
+def test_d8_every_command_refuses_a_plain_http_remote_gpu_url(
+    env: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    env.setenv("GPU_REMOTE_URL", "http://gpu.example.com")
+    result = sarvanom(*command)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: GPU_REMOTE_URL: must be https://")
+    assert result.stdout == ""
+
+
+def test_d8_providers_accepts_what_the_clients_accept(env: pytest.MonkeyPatch) -> None:
+    env.setenv("GPU_REMOTE_URL", "http://gpu.example.com")
+    env.setenv("SARVANOM_ALLOW_HTTP_KEYED_URLS", "true")
+    result = sarvanom("providers")
+    assert result.exit_code == 0
+    assert "1. remote_gpu    configured  http://gpu.example.com" in result.stdout

@@ -96,7 +96,11 @@ def cli() -> None:
 @click.option("--stream", "stream_", is_flag=True, help="Print tokens as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
 @click.option(
-    "--strict", is_flag=True, help=f"Exit {EXIT_NO_PROVIDER} if no real provider answered."
+    "--strict",
+    is_flag=True,
+    help=f"Never print the local stub's text: exit {EXIT_NO_PROVIDER} (nothing on stdout, or an "
+    "error JSON with --json) if no real provider answered. Same as "
+    "SARVANOM_FALLBACK_TO_STUB=false.",
 )
 def complete(
     prompt: str,
@@ -131,16 +135,15 @@ def complete(
         )
     except SarvanError as error:
         raise _fail_cleanly(error) from None
-    with _client() as client:
+    # --strict is SARVANOM_FALLBACK_TO_STUB=false: one strict mode, one behaviour (D12)
+    with _client(**({"fallback_to_stub": False} if strict else {})) as client:
         try:
             if stream_:
                 response = _stream(client, request, echo=not as_json)
             else:
                 response = client.complete(request)
-        except AllProvidersFailed as error:  # SARVANOM_FALLBACK_TO_STUB=false
-            _report_trail(error.attempts)
-            click.echo(f"Error: {error}", err=True)
-            sys.exit(EXIT_NO_PROVIDER)
+        except AllProvidersFailed as error:
+            _no_provider_answered(error, as_json)
         except SarvanError as error:
             raise _fail_cleanly(error) from None
     if as_json:
@@ -148,8 +151,24 @@ def complete(
     elif not stream_:
         click.echo(response.content)
     _report(response)
-    if strict and not response.success:
-        sys.exit(EXIT_NO_PROVIDER)
+
+
+def _no_provider_answered(error: Any, as_json: bool) -> None:
+    """Strict mode and no real provider answered: the trail and the error on stderr, an
+    error JSON on stdout with ``--json`` (never the stub's text); exit EXIT_NO_PROVIDER."""
+    _report_trail(error.attempts)
+    if as_json:
+        body = {
+            "success": False,
+            "error": {"type": "no_provider_answered", "message": str(error)},
+            "attempts": [attempt.to_dict() for attempt in error.attempts],
+            "trace_id": error.trace_id,
+        }
+        click.echo(json.dumps(body, indent=2))
+    click.echo(f"Error: {error}", err=True)
+    if not error.attempts:
+        click.echo("No provider is configured: run `sarvanom providers` to see why.", err=True)
+    sys.exit(EXIT_NO_PROVIDER)
 
 
 def _stream(client: Any, request: Any, *, echo: bool) -> Any:

@@ -75,8 +75,8 @@ def test_strict_exits_non_zero_when_only_the_stub_answered(env: pytest.MonkeyPat
     strict = sarvanom("complete", "hi", "--strict")
     assert lenient.exit_code == 0
     assert strict.exit_code == EXIT_NO_PROVIDER
-    assert strict.stdout == lenient.stdout != ""  # the stub's text, still on stdout
-    assert "No provider answered" in strict.stderr
+    assert lenient.stdout != "" and strict.stdout == ""  # D12: never the stub's text
+    assert "no provider answered" in strict.stderr and "sarvanom providers" in strict.stderr
 
 
 def test_strict_mode_from_the_environment_exits_non_zero_with_the_trail(

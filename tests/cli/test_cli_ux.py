@@ -49,3 +49,40 @@ def test_d8_providers_accepts_what_the_clients_accept(env: pytest.MonkeyPatch) -
     result = sarvanom("providers")
     assert result.exit_code == 0
     assert "1. remote_gpu    configured  http://gpu.example.com" in result.stdout
+
+
+# -- D12: --strict never prints the stub's text ----------------------------------------------
+@pytest.mark.parametrize("stream", [(), ("--stream",)])
+def test_d12_strict_prints_nothing_on_stdout_when_no_provider_answered(
+    env: pytest.MonkeyPatch, stream: tuple[str, ...]
+) -> None:
+    env.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    result = sarvanom("complete", "hi", "--strict", *stream)
+    assert result.exit_code == EXIT_NO_PROVIDER
+    assert result.stdout == ""
+    assert "no provider answered" in result.stderr and "ollama_local" in result.stderr
+
+
+@pytest.mark.parametrize("strict_by", ["option", "environment"])
+def test_d12_strict_json_is_an_error_json_either_way(
+    env: pytest.MonkeyPatch, strict_by: str
+) -> None:
+    env.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    args = ["complete", "hi", "--json"]
+    if strict_by == "option":
+        args.append("--strict")
+    else:
+        env.setenv("SARVANOM_FALLBACK_TO_STUB", "false")
+    result = sarvanom(*args)
+    assert result.exit_code == EXIT_NO_PROVIDER
+    body = json.loads(result.stdout)
+    assert body["success"] is False
+    assert body["error"]["type"] == "no_provider_answered"
+    assert body["attempts"][0]["provider"] == "ollama_local"
+    assert "content" not in body
+
+
+def test_d12_strict_with_an_answer_prints_it(emu: Any) -> None:
+    result = sarvanom("complete", "hi", "--strict")
+    assert result.exit_code == 0
+    assert result.stdout == "Emulated ollama answer to: hi\n"

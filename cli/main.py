@@ -62,6 +62,28 @@ def _fail_cleanly(error: Exception) -> click.ClickException:
     return click.ClickException(str(error))
 
 
+#: A request field -> the ``complete`` option (or argument) a CLI user typed for it (D18).
+_OPTION_OF = {
+    "prompt": "PROMPT",
+    "max_tokens": "--max-tokens",
+    "temperature": "--temperature",
+    "provider": "--provider",
+    "model": "--model",
+    "system": "--system",
+    "timeout": "--timeout",
+}
+
+
+def _request_error(error: Any) -> click.ClickException:
+    """An InvalidRequestError in the words of the command line: the option the user typed,
+    not the Python field (``--max-tokens``, not ``max_tokens``); a usage error (exit 2)."""
+    field = getattr(error, "field", None)
+    if field not in _OPTION_OF:
+        return _fail_cleanly(error)
+    message = str(error).split(": ", 1)[-1].replace("(provider=...)", "(--provider NAME)")
+    return click.BadParameter(message, param_hint=f"'{_OPTION_OF[field]}'")
+
+
 def _client(kind: str = "sync", **overrides: Any) -> Any:
     from sarvanom_sdk import AsyncSarvanClient, SarvanClient, SarvanError
 
@@ -134,7 +156,7 @@ def complete(
             model=model,
         )
     except SarvanError as error:
-        raise _fail_cleanly(error) from None
+        raise _request_error(error) from None
     # --strict is SARVANOM_FALLBACK_TO_STUB=false: one strict mode, one behaviour (D12)
     with _client(**({"fallback_to_stub": False} if strict else {})) as client:
         try:

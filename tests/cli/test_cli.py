@@ -116,10 +116,10 @@ def test_provider_pins_the_request_to_one_provider(emu: Any) -> None:
     [
         (("complete", "hi", "--bogus"), "Error: No such option '--bogus'. (see 'cli complete"),
         (("complete", "hi", "--max-tokens", "many"), "'many' is not a valid integer"),
-        (("complete", "hi", "--max-tokens", "0"), "max_tokens: must be between 1"),
+        (("complete", "hi", "--max-tokens", "0"), "Invalid value for '--max-tokens': must be between 1"),
         (("complete", "hi", "--provider", "nope"), "unknown provider 'nope'"),
-        (("complete", "hi", "--model", "m"), "model: a model override needs a provider pin"),
-        (("complete", " "), "prompt: must be a non-empty string"),
+        (("complete", "hi", "--model", "m"), "'--model': a model override needs a provider pin (--provider NAME)"),
+        (("complete", " "), "'PROMPT': must be a non-empty string"),
     ],
 )
 def test_a_bad_option_is_one_line_and_a_non_zero_exit(

@@ -86,3 +86,23 @@ def test_d12_strict_with_an_answer_prints_it(emu: Any) -> None:
     result = sarvanom("complete", "hi", "--strict")
     assert result.exit_code == 0
     assert result.stdout == "Emulated ollama answer to: hi\n"
+
+
+# -- D18: errors name the options the user typed ----------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "named", "python_name"),
+    [
+        (("--max-tokens", "0"), "'--max-tokens'", "max_tokens"),
+        (("--model", "m"), "'--model'", "provider=..."),
+        (("--temperature", "5"), "'--temperature'", "temperature:"),
+        (("--provider", "nope"), "'--provider'", "provider:"),
+    ],
+)
+def test_d18_errors_name_cli_options(
+    env: pytest.MonkeyPatch, args: tuple[str, ...], named: str, python_name: str
+) -> None:
+    result = sarvanom("complete", "hi", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: Invalid value for {named}")
+    assert python_name not in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -19,13 +19,16 @@ from .emulate import emulate
 from .serve import serve
 
 EXIT_NO_PROVIDER = 3
+#: Ctrl-C: 128 + SIGINT, as shells and sarvanom-bench report it.
+EXIT_INTERRUPTED = 130
 
 
 class OneLineErrors:
     """A click command mixin: a usage error (bad option, bad value) is one stderr line,
     ``Error: <what> (see '<command> --help')``, with click's exit status 2; other click
     errors print their usual one line. Never a traceback. Otherwise as click's standalone
-    mode: exit 0 after the command, an ``Exit``'s code, a quiet exit on a closed pipe."""
+    mode: exit 0 after the command, an ``Exit``'s code, a quiet exit on a closed pipe, and
+    exit 130 without "Aborted!" on Ctrl-C."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
@@ -39,9 +42,13 @@ class OneLineErrors:
         except click.ClickException as error:
             error.show()
             sys.exit(error.exit_code)
-        except click.Abort:
+        except click.Abort as abort:
+            if isinstance(abort.__context__, KeyboardInterrupt):
+                sys.exit(EXIT_INTERRUPTED)  # Ctrl-C: the shell's convention, no "Aborted!"
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:  # e.g. `sarvanom complete ... | head -1`
             import os  # Python's documented recipe: no second error when stdout flushes
 

@@ -106,3 +106,51 @@ def test_d18_errors_name_cli_options(
     assert result.stderr.startswith(f"Error: Invalid value for {named}")
     assert python_name not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# -- D19: Ctrl-C exits 130 without "Aborted!" -------------------------------------------------
+def test_d19_ctrl_c_in_process_exits_130_quietly(
+    env: pytest.MonkeyPatch,
+) -> None:
+    from sarvanom_sdk import SarvanClient
+
+    def interrupted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    env.setattr(SarvanClient, "complete", interrupted)
+    result = sarvanom("complete", "hi")
+    assert result.exit_code == 130
+    assert "Aborted" not in result.output and "Traceback" not in result.output
+
+
+def test_d19_sigint_during_a_hanging_call_exits_130(env: pytest.MonkeyPatch) -> None:
+    """A real ``sarvanom complete`` blocked on a provider that never answers, then SIGINT."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(60)
+        root = Path(__file__).resolve().parents[2]
+        child_env = {**os.environ, "OLLAMA_BASE_URL": f"http://127.0.0.1:{server.getsockname()[1]}",
+                     "PYTHONPATH": os.pathsep.join(filter(None, [str(root),
+                                                                 os.environ.get("PYTHONPATH")]))}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "sarvanom_cli.main", "complete", "hi"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env,
+        )
+        try:
+            connection, _ = server.accept()  # the request is in flight
+            with connection:
+                child.send_signal(signal.SIGINT)
+                out, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+    assert child.returncode == 130
+    assert out == "" and "Aborted" not in err and "Traceback" not in err

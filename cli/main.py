@@ -249,33 +249,37 @@ def _report_trail(attempts: Any) -> None:
 def health(probe: bool, as_json: bool) -> None:
     """Each configured provider's status, latency, counts and breaker state.
 
+    Exit status, for monitoring: 0 when at least one real provider is healthy, 3 when none
+    is, 4 when none is known to be (a fresh process knows nothing until it calls or probes:
+    use --probe).
+
     \b
     Example:
       sarvanom health --probe
     """
+    from ._health_view import table, verdict
+
     with _client() as client:
         providers = client.get_provider_health(probe=probe)
         report = client.health_report()
+    seed = report["gpu_providers"]["providers"]
+    code, status, summary = verdict(seed)
     if as_json:
+        if status == "unknown":  # D23: not "healthy" when nothing is known
+            report["status"] = "unknown"
         click.echo(json.dumps(report, indent=2))
-        return
+        sys.exit(code)
     if not providers:
         click.echo("No provider is configured; only the local stub would answer.")
-        return
-    click.echo(f"{'provider':<14}{'status':<14}{'latency':>10}{'ok':>6}{'errors':>8}  "
-               f"{'breaker':<10}last error")
-    for name, h in providers.items():
-        click.echo(
-            f"{name:<14}{h.status.value:<14}{h.latency_ms:>8.1f}ms{h.success_count:>6}"
-            f"{h.error_count:>8}  {h.circuit_state:<10}{h.last_error or ''}"
-        )
-        if len(h.endpoints) > 1:
-            for endpoint in h.endpoints:
-                click.echo(
-                    f"  {endpoint.url:<38}{endpoint.latency_ms:>8.1f}ms  "
-                    f"{endpoint.in_flight} in flight  breaker {endpoint.circuit_state}"
-                )
+        sys.exit(code)
+    for line in table(
+        {name: {**seed[name], "circuit_state": h.circuit_state} for name, h in providers.items()},
+        {name: h.endpoints for name, h in providers.items()},
+    ):
+        click.echo(line)
     click.echo(f"available: {', '.join(report['gpu_providers']['available_providers'])}")
+    click.echo(f"{status}: {summary}", err=True)
+    sys.exit(code)
 
 
 @cli.command()

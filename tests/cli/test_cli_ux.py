@@ -154,3 +154,31 @@ def test_d19_sigint_during_a_hanging_call_exits_130(env: pytest.MonkeyPatch) -> 
                 child.communicate()
     assert child.returncode == 130
     assert out == "" and "Aborted" not in err and "Traceback" not in err
+
+
+# -- D23: health exit codes usable by monitoring ----------------------------------------------
+def test_d23_health_without_probe_says_unknown_not_healthy(emu: Any) -> None:
+    result = sarvanom("health", "--json")
+    assert result.exit_code == 4
+    assert json.loads(result.stdout)["status"] == "unknown"
+    table = sarvanom("health")
+    assert table.exit_code == 4
+    assert "unknown" in table.stderr and "--probe" in table.stderr
+
+
+def test_d23_health_probe_exits_0_when_a_real_provider_is_healthy(emu: Any) -> None:
+    result = sarvanom("health", "--probe")
+    assert result.exit_code == 0
+    assert "healthy: 1 of 1 real providers healthy" in result.stderr
+
+
+def test_d23_health_probe_exits_non_zero_when_every_provider_is_down(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:9")
+    result = sarvanom("health", "--probe")
+    assert result.exit_code == 3
+    assert result.stdout.splitlines()[1].split()[:2] == ["ollama_local", "unhealthy"]
+    assert "no real provider is healthy" in result.stderr
+    as_json = sarvanom("health", "--probe", "--json")
+    assert as_json.exit_code == 3 and json.loads(as_json.stdout)["status"] == "degraded"

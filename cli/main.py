@@ -103,7 +103,14 @@ def _client(kind: str = "sync", **overrides: Any) -> Any:
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sarvanom-sdk")
-def cli() -> None:
+@click.option(
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read settings from this file instead of ./.env (trusted: it may set base URLs "
+    "for keys in the environment). Same as SARVANOM_ENV_FILE.",
+)
+@click.pass_context
+def cli(ctx: click.Context, env_file: str | None) -> None:
     """Free-first LLM completions: a local Ollama, a free remote GPU, Hugging Face's free
     tier, then paid APIs only when enabled, and a local stub that always answers.
 
@@ -112,7 +119,46 @@ def cli() -> None:
       sarvanom complete "What is the capital of France?"
       sarvanom providers
       sarvanom health --probe
+      sarvanom --env-file team.env providers
     """
+    if env_file:
+        _use_env_file(ctx, env_file)
+    if ctx.invoked_subcommand == "serve":
+        _gateway_token_from_env_file(ctx)
+
+
+def _use_env_file(ctx: click.Context, path: str) -> None:
+    """``--env-file``: every command of this run (serve included) reads ``path`` as
+    SARVANOM_ENV_FILE, a file the user chose; the variable is restored when the run ends."""
+    import os
+
+    previous = os.environ.get("SARVANOM_ENV_FILE")
+    os.environ["SARVANOM_ENV_FILE"] = os.path.abspath(path)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("SARVANOM_ENV_FILE", None)
+        else:
+            os.environ["SARVANOM_ENV_FILE"] = previous
+
+    ctx.call_on_close(restore)
+
+
+def _gateway_token_from_env_file(ctx: click.Context) -> None:
+    """``serve`` reads SARVANOM_GATEWAY_TOKEN from a file the user named (--env-file or
+    SARVANOM_ENV_FILE) when the environment lacks it. Never from a ./.env found implicitly:
+    a cloned repository's .env would otherwise choose the token (and with it, let
+    ``--host 0.0.0.0`` start) for someone who knows it."""
+    from sarvanom_sdk import SarvanError
+    from sarvanom_sdk.envfile import EnvSources
+
+    try:
+        sources = EnvSources()
+    except SarvanError:
+        return  # the client build reports it
+    token = sources.file.get("SARVANOM_GATEWAY_TOKEN", "").strip()
+    if token and not sources.implicit and not sources.from_real("SARVANOM_GATEWAY_TOKEN"):
+        ctx.default_map = {**(ctx.default_map or {}), "serve": {"token": token}}
 
 
 @cli.command()

@@ -182,3 +182,64 @@ def test_d23_health_probe_exits_non_zero_when_every_provider_is_down(
     assert "no real provider is healthy" in result.stderr
     as_json = sarvanom("health", "--probe", "--json")
     assert as_json.exit_code == 3 and json.loads(as_json.stdout)["status"] == "degraded"
+
+
+# -- --env-file ------------------------------------------------------------------------------
+REAL_KEY = "sk-REAL-user-key-0123456789abcdef"
+
+
+def test_env_file_is_read_and_trusted(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    chosen = tmp_path / "team.env"
+    chosen.write_text("OPENAI_BASE_URL=https://team-proxy.example/v1\nENABLE_PAID_API=true\n")
+    env.setenv("OPENAI_API_KEY", REAL_KEY)
+    (tmp_path / ".env").write_text(chosen.read_text())  # the same, found implicitly: refused
+    refused = sarvanom("providers")
+    assert refused.exit_code == 1 and "OPENAI_BASE_URL: comes from .env" in refused.stderr
+    result = sarvanom("--env-file", str(chosen), "providers")
+    assert result.exit_code == 0, result.output
+    assert "openai        configured  https://team-proxy.example/v1" in result.stdout
+    assert REAL_KEY not in result.output
+    assert "SARVANOM_ENV_FILE" not in os.environ  # restored after the run
+
+
+def test_env_file_configures_complete(emu: Any, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.delenv("OLLAMA_BASE_URL")
+    chosen = tmp_path / "local.env"
+    chosen.write_text(f"OLLAMA_BASE_URL={emu.url_for('ollama')}\n")
+    result = sarvanom("--env-file", str(chosen), "complete", "hi")
+    assert result.exit_code == 0
+    assert result.stdout == "Emulated ollama answer to: hi\n"
+
+
+def test_env_file_that_does_not_exist_is_one_line(env: pytest.MonkeyPatch) -> None:
+    result = sarvanom("--env-file", "nope.env", "providers")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Invalid value for '--env-file'")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_serve_takes_the_gateway_token_only_from_a_chosen_env_file(
+    env: pytest.MonkeyPatch, tmp_path: Path, explicit: bool
+) -> None:
+    """F16's note: SARVANOM_GATEWAY_TOKEN in an env file reaches ``serve``, but only from a
+    file the user named: a found ./.env must not choose the token."""
+    import sarvanom_cli.serve as serve_module
+    import click
+
+    seen: list[Any] = []
+
+    def stop(host: str, token: Any, insecure: bool) -> None:
+        seen.append(token)
+        raise click.ClickException("stopped before binding")
+
+    env.setattr(serve_module, "check_bind", stop)
+    env.delenv("SARVANOM_GATEWAY_TOKEN", raising=False)
+    path = tmp_path / ("team.env" if explicit else ".env")
+    path.write_text("SARVANOM_GATEWAY_TOKEN=gw-token-from-file\n")
+    args = ["--env-file", str(path)] if explicit else []
+    result = sarvanom(*args, "serve")
+    assert result.exit_code == 1 and "stopped before binding" in result.stderr
+    assert seen == (["gw-token-from-file"] if explicit else [None])

@@ -168,6 +168,12 @@ def _gateway_token_from_env_file(ctx: click.Context) -> None:
 @click.option("--provider", help="Pin one provider (e.g. ollama_local).")
 @click.option("--system", help="A system prompt.")
 @click.option("--model", help="Override the pinned provider's model (needs --provider).")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Seconds for the whole call, every provider included (default "
+    "SARVANOM_TOTAL_TIMEOUT_SECONDS); each attempt still stops at LLM_TIMEOUT_SECONDS.",
+)
 @click.option("--stream", "stream_", is_flag=True, help="Print tokens as they arrive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
 @click.option(
@@ -184,6 +190,7 @@ def complete(
     provider: str | None,
     system: str | None,
     model: str | None,
+    timeout: float | None,
     stream_: bool,
     as_json: bool,
     strict: bool,
@@ -192,7 +199,7 @@ def complete(
 
     \b
     Example:
-      sarvanom complete "Explain TCP in one line" --max-tokens 60
+      sarvanom complete "Explain TCP in one line" --max-tokens 60 --timeout 20
       echo "Summarise this" | sarvanom complete - --json
     """
     from sarvanom_sdk import AllProvidersFailed, LLMRequest, ProviderName, SarvanError
@@ -207,6 +214,7 @@ def complete(
             provider=ProviderName.parse(provider) if provider is not None else None,
             system=system,
             model=model,
+            timeout=timeout,
         )
     except SarvanError as error:
         raise _request_error(error) from None

@@ -243,3 +243,27 @@ def test_serve_takes_the_gateway_token_only_from_a_chosen_env_file(
     result = sarvanom(*args, "serve")
     assert result.exit_code == 1 and "stopped before binding" in result.stderr
     assert seen == (["gw-token-from-file"] if explicit else [None])
+
+
+# -- --timeout on complete -------------------------------------------------------------------
+def test_timeout_bounds_the_whole_call(emu: Any, env: pytest.MonkeyPatch) -> None:
+    import time
+
+    from sarvanom_sdk.testing import Fault
+
+    emu.inject("ollama", Fault.hang())
+    env.setenv("LLM_TIMEOUT_SECONDS", "120")
+    env.setenv("SARVANOM_TOTAL_TIMEOUT_SECONDS", "120")
+    started = time.monotonic()
+    result = sarvanom("complete", "hi", "--timeout", "1", "--strict")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == EXIT_NO_PROVIDER
+    assert "ollama_local" in result.stderr
+    assert elapsed < 60  # generous: without --timeout the call would wait 120 s
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_timeout_must_be_positive(env: pytest.MonkeyPatch, value: str) -> None:
+    result = sarvanom("complete", "hi", "--timeout", value)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Invalid value for '--timeout'")

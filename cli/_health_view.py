@@ -71,3 +71,74 @@ def table(
                     f"{endpoint.in_flight} in flight  breaker {endpoint.circuit_state}"
                 )
     return lines
+
+
+class GatewayUnreachable(Exception):
+    """The gateway did not give its health JSON; the message says why (no token, no URL
+    credentials in it)."""
+
+
+def check_gateway_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is an http(s) URL with a host and nothing
+    else (no credentials, query or fragment); GatewayUnreachable otherwise, without echoing
+    the value."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError when malformed
+    except ValueError:
+        raise GatewayUnreachable("--url: malformed URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GatewayUnreachable("--url: must be an http:// or https:// URL with a host")
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise GatewayUnreachable(
+            "--url: give scheme://host:port[/path] only (the token goes in --token or "
+            "SARVANOM_GATEWAY_TOKEN)"
+        )
+    return url.strip().rstrip("/")
+
+
+def fetch_gateway(
+    url: str, *, token: str | None, probe: bool, timeout: float = 10.0
+) -> tuple[str, dict[str, Any]]:
+    """A running gateway's ``GET /health`` status and ``GET /health/gpu-providers`` JSON.
+
+    Redirects are not followed (the token stays with the host it was meant for). Raises
+    :class:`GatewayUnreachable` for a refused connection, a timeout, an HTTP error (401: the
+    token is missing or wrong) or a body that is not the seed's health JSON.
+    """
+    import json
+    import urllib.error
+    import urllib.request
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(_NoRedirect)
+
+    def get(path: str, auth: bool) -> Any:
+        headers = {"Accept": "application/json"}
+        if auth and token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url + path, headers=headers)
+        try:
+            with opener.open(request, timeout=timeout) as reply:
+                return json.loads(reply.read(4 * 1024 * 1024))
+        except urllib.error.HTTPError as error:
+            hint = " (set SARVANOM_GATEWAY_TOKEN or --token)" if error.code == 401 else ""
+            raise GatewayUnreachable(f"GET {path}: HTTP {error.code}{hint}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise GatewayUnreachable(f"GET {path}: {reason}") from None
+        except ValueError:
+            raise GatewayUnreachable(f"GET {path}: the reply is not JSON") from None
+
+    alive = get("/health", auth=False)
+    report = get("/health/gpu-providers" + ("?probe=true" if probe else ""), auth=True)
+    providers = report.get("gpu_providers", {}).get("providers") if isinstance(report, dict) else None
+    if not isinstance(providers, dict):
+        raise GatewayUnreachable("GET /health/gpu-providers: not the seed's health JSON")
+    status = alive.get("status", "?") if isinstance(alive, dict) else "?"
+    return str(status), report

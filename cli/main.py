@@ -300,40 +300,119 @@ def _report_trail(attempts: Any) -> None:
 @cli.command()
 @click.option("--probe", is_flag=True, help="Call each provider's health endpoint now.")
 @click.option("--json", "as_json", is_flag=True, help="The seed's health JSON.")
-def health(probe: bool, as_json: bool) -> None:
-    """Each configured provider's status, latency, counts and breaker state.
+@click.option(
+    "--url",
+    metavar="URL",
+    help="A running gateway (sarvanom serve) to ask instead of this process's providers.",
+)
+@click.option(
+    "--token",
+    envvar="SARVANOM_GATEWAY_TOKEN",
+    show_envvar=True,
+    help="The gateway's bearer token, for --url (prefer the environment variable).",
+)
+@click.option("--watch", is_flag=True, help="Refresh the view until Ctrl-C.")
+@click.option(
+    "--interval", type=click.FloatRange(0.1), default=2.0, show_default=True,
+    help="Seconds between refreshes with --watch.",
+)
+@click.option(
+    "--count", type=click.IntRange(1), help="With --watch: stop after this many refreshes."
+)
+def health(
+    probe: bool,
+    as_json: bool,
+    url: str | None,
+    token: str | None,
+    watch: bool,
+    interval: float,
+    count: int | None,
+) -> None:
+    """Each configured provider's status, latency, counts and breaker state: this
+    process's providers, or a running gateway's with --url.
 
     Exit status, for monitoring: 0 when at least one real provider is healthy, 3 when none
     is, 4 when none is known to be (a fresh process knows nothing until it calls or probes:
-    use --probe).
+    use --probe); 1 when the gateway cannot be asked.
 
     \b
-    Example:
+    Examples:
       sarvanom health --probe
+      sarvanom health --url http://127.0.0.1:8000 --watch
     """
-    from ._health_view import table, verdict
+    from ._health_view import GatewayUnreachable, check_gateway_url
 
-    with _client() as client:
-        providers = client.get_provider_health(probe=probe)
-        report = client.health_report()
-    seed = report["gpu_providers"]["providers"]
-    code, status, summary = verdict(seed)
+    if url is not None:
+        try:
+            url = check_gateway_url(url)
+        except GatewayUnreachable as error:
+            raise click.BadParameter(str(error).split(": ", 1)[1], param_hint="'--url'") from None
+    if not watch:
+        sys.exit(_health_once(url, token, probe, as_json))
+    import time
+
+    code, rounds = EXIT_NO_PROVIDER, 0
+    try:
+        while True:
+            if sys.stdout.isatty():
+                click.echo("\x1b[H\x1b[2J", nl=False)  # clear the screen, cursor home
+            else:
+                click.echo(f"--- {time.strftime('%H:%M:%S')}")
+            code = _health_once(url, token, probe, as_json, watching=True)
+            rounds += 1
+            if count is not None and rounds >= count:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a watch ends: exit with the last view's status
+    sys.exit(code)
+
+
+def _health_once(
+    url: str | None, token: str | None, probe: bool, as_json: bool, *, watching: bool = False
+) -> int:
+    """Print one health view (this process's providers, or the gateway at ``url``); its
+    exit status. An unreachable gateway is an error line: exit 1, or a line in the view
+    while watching."""
+    from ._health_view import GatewayUnreachable, fetch_gateway, table, verdict
+
+    endpoints: dict[str, Any] = {}
+    if url is None:
+        with _client() as client:
+            providers = client.get_provider_health(probe=probe)
+            report = client.health_report()
+        seed = report["gpu_providers"]["providers"]
+        view = {n: {**seed[n], "circuit_state": h.circuit_state} for n, h in providers.items()}
+        endpoints = {name: h.endpoints for name, h in providers.items()}
+        title = None
+    else:
+        from sarvanom_sdk.settings import display_url
+
+        try:
+            alive, report = fetch_gateway(url, token=token, probe=probe)
+        except GatewayUnreachable as error:
+            if not watching:
+                raise click.ClickException(f"gateway {display_url(url)}: {error}") from None
+            click.echo(f"gateway {display_url(url)}: {error}")
+            return 1
+        view = report["gpu_providers"]["providers"]
+        title = f"gateway {display_url(url)}  /health: {alive}  at {report.get('timestamp')}"
+    code, status, summary = verdict(view)
     if as_json:
         if status == "unknown":  # D23: not "healthy" when nothing is known
             report["status"] = "unknown"
         click.echo(json.dumps(report, indent=2))
-        sys.exit(code)
-    if not providers:
+        return code
+    if title:
+        click.echo(title)
+    if not view:
         click.echo("No provider is configured; only the local stub would answer.")
-        sys.exit(code)
-    for line in table(
-        {name: {**seed[name], "circuit_state": h.circuit_state} for name, h in providers.items()},
-        {name: h.endpoints for name, h in providers.items()},
-    ):
+        return code
+    for line in table(view, endpoints):
         click.echo(line)
     click.echo(f"available: {', '.join(report['gpu_providers']['available_providers'])}")
-    click.echo(f"{status}: {summary}", err=True)
-    sys.exit(code)
+    click.echo(f"{status}: {summary}", err=not watching)
+    return code
 
 
 @cli.command()

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .chat import chat
 from .emulate import emulate
 from .serve import serve
 
@@ -462,6 +463,7 @@ def main() -> None:
 
 
 # Commands in their own modules; each imports its heavy parts (aiohttp...) when it runs.
+cli.add_command(chat)
 cli.add_command(emulate)
 cli.add_command(serve)
 

@@ -210,7 +210,8 @@ def test_providers_says_why_paid_providers_are_out(env: pytest.MonkeyPatch) -> N
 
 # -- help and start-up --------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "command", [(), ("complete",), ("health",), ("providers",), ("emulate",), ("serve",)]
+    "command",
+    [(), ("complete",), ("health",), ("providers",), ("emulate",), ("serve",), ("chat",)],
 )
 def test_every_command_has_help_with_an_example(command: tuple[str, ...]) -> None:
     result = sarvanom(*command, "--help")

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequestError, ProviderError
-from .settings import Settings
+from .settings import DEFAULT_ENV_FILE, Settings
 from .types import LLMRequest, LLMResponse, ProviderHealth, ProviderName, StreamChunk
 
 # The routing machinery is imported when the first client is built, not by
@@ -69,7 +69,7 @@ class _ClientBase:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         transport: Any = None,
-        env_file: str | None = ".env",
+        env_file: str | None = DEFAULT_ENV_FILE,  # ./.env, untrusted for redirection
         **overrides: Any,
     ) -> None:
         """``settings`` (default: from the environment and ``env_file``), with

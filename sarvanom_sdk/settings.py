@@ -22,6 +22,7 @@ OPENAI_API_KEY / OPENAI_MODEL       openai_api_key / openai_model       unset / 
 OPENAI_BASE_URL                     openai_base_url              https://api.openai.com/v1
 ANTHROPIC_API_KEY / ANTHROPIC_MODEL anthropic_api_key / anthropic_model unset / claude-3-5-haiku
 ANTHROPIC_BASE_URL                  anthropic_base_url           https://api.anthropic.com
+SARVANOM_ALLOW_HTTP_KEYED_URLS      allow_http_keyed_urls        false (keyed URLs need https)
 LLM_TIMEOUT_SECONDS                 attempt_timeout              15 (one attempt)
 SARVANOM_TOTAL_TIMEOUT_SECONDS      total_timeout                30 (a whole call)
 SARVANOM_CONNECT_TIMEOUT_SECONDS    connect_timeout              5
@@ -50,6 +51,8 @@ SARVANOM_HEDGE_PAID                 hedge_paid                   false (never he
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -57,8 +60,19 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from .envfile import DEFAULT_ENV_FILE, EnvSources, check_redirects, read_env_file
 from .errors import ConfigurationError, InvalidRequestError
 from .types import ProviderName
+from .urls import check_base_url, check_url_shape, display_url, is_loopback_host
+
+__all__ = [
+    "DEFAULT_ENV_FILE",
+    "Settings",
+    "display_url",
+    "is_loopback_host",
+    "read_env_file",
+    "redact_key",
+]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -98,6 +112,9 @@ class Settings:
     )
     anthropic_base_url: str = field(
         default="https://api.anthropic.com", metadata=_env("ANTHROPIC_BASE_URL")
+    )
+    allow_http_keyed_urls: bool = field(
+        default=False, metadata=_env("SARVANOM_ALLOW_HTTP_KEYED_URLS")
     )
     attempt_timeout: float = field(default=15.0, metadata=_env("LLM_TIMEOUT_SECONDS"))
     total_timeout: float = field(default=30.0, metadata=_env("SARVANOM_TOTAL_TIMEOUT_SECONDS"))
@@ -143,24 +160,30 @@ class Settings:
         cls,
         environ: Mapping[str, str] | None = None,
         *,
-        env_file: str | os.PathLike[str] | None = ".env",
+        env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
         **overrides: Any,
     ) -> Settings:
-        """Settings from ``environ`` (default ``os.environ``) over a ``.env`` file.
+        """Settings from ``environ`` (default ``os.environ``) over an env file.
 
         Variables already in the environment win over the file; ``overrides`` (field
         names) win over both. Unknown override names raise :class:`ConfigurationError`.
+
+        ``env_file`` left at its default reads ``./.env`` if there is one (or the file
+        ``SARVANOM_ENV_FILE`` names): found, not chosen, so it may not redirect a key from
+        the environment or the keywords (a base URL, ``SARVANOM_PROVIDERS``,
+        ``ENABLE_PAID_API=true``; see :mod:`sarvanom_sdk.envfile`). A file passed
+        explicitly is trusted. ``env_file=None`` reads no file.
         """
-        values: dict[str, str] = {}
-        if env_file is not None and os.path.isfile(env_file):
-            values.update(read_env_file(env_file))
-        values.update(os.environ if environ is None else environ)
+        known = _known(overrides)
+        sources = EnvSources(environ, env_file)
+        check_redirects(sources, frozenset(_FIELD_ENV[name] for name in known))
+        values = sources.values
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             raw = values.get(f.metadata["env"])
             if raw is not None and (raw.strip() or f.type in ("bool",)):
                 kwargs[f.name] = _parse(f, raw)
-        kwargs.update(_known(overrides))
+        kwargs.update(known)
         return cls(**kwargs)
 
     def replace(self, **overrides: Any) -> Settings:
@@ -206,8 +229,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in _SECRET_FIELDS:
                 value = redact_key(value)
-            elif f.name == "redis_url" and value:
-                value = _strip_userinfo(value)
+            elif f.name in _URL_FIELDS or f.name == "redis_url":
+                value = display_url(value)
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
 
@@ -253,41 +276,21 @@ def redact_key(value: str | None) -> str | None:
     return f"{value[:3]}…" if len(value) >= 12 else "***"
 
 
-def _strip_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return parts._replace(netloc=f"***@{host}{port}").geturl()
-
-
 def _known(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(Settings)}
+    """``overrides`` when every name is a field; a misspelt name is a ConfigurationError
+    with the closest field name or variable as a suggestion."""
     for name in overrides:
-        if name not in names:
-            raise ConfigurationError(name, "not a Settings field")
+        if name not in _FIELD_ENV:
+            raise ConfigurationError(name, f"not a Settings field{_did_you_mean(name)}")
     return dict(overrides)
 
 
-def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
-    """``KEY=VALUE`` lines; ``#`` comments, ``export`` prefixes and quotes handled."""
-    out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        out[key] = value
-    return out
+def _did_you_mean(name: str) -> str:
+    by_env = {env.lower(): field_name for field_name, env in _FIELD_ENV.items()}
+    if name.lower() in by_env:  # an environment variable's name given as a keyword
+        return f"; did you mean {by_env[name.lower()]}?"
+    close = difflib.get_close_matches(name, list(_FIELD_ENV), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 # -- parsing and validation ---------------------------------------------------------------
@@ -403,7 +406,9 @@ def _check(s: Settings) -> None:
         if f.name in _URL_FIELDS and value is not None:
             urls = value.split(",") if f.name in _MULTI_URL_FIELDS else [value]
             for url in urls:
-                _check_url(name, url.strip())
+                check_url_shape(name, url.strip())
+        if f.name in _SECRET_FIELDS and value is not None:
+            _check_header_safe(name, value)
         if f.name in _POSITIVE_FLOATS and not value > 0:
             raise ConfigurationError(name, f"must be greater than 0, got {value}")
         if f.name in _CHOICES and value not in _CHOICES[f.name]:
@@ -424,6 +429,71 @@ def _check(s: Settings) -> None:
         raise ConfigurationError("SARVANOM_MAX_RETRIES", f"must be at most 10, got {s.max_retries}")
     if s.redis_url is not None and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigurationError("SARVANOM_REDIS_URL", "must start with redis://, rediss:// or unix://")
+    check_keyed_urls(s)
+    _note_attempt_above_total(s)
+
+
+def check_keyed_urls(s: Settings) -> None:
+    """The one rule for base URLs that carry a key (used by the clients, ``sarvanom
+    providers`` and the gateway alike, since every one of them builds Settings): https
+    unless loopback or ``allow_http_keyed_urls``; no URL credentials next to a key. The
+    remote GPU box needs https even without a token (prompts cross a public tunnel)."""
+    paid = s.enable_paid_api
+    keyed = {
+        "gpu_remote_url": ("GPU_REMOTE_TOKEN" if s.gpu_remote_token else None),
+        "huggingface_base_url": "HUGGINGFACE_API_KEY" if s.huggingface_api_key else None,
+        "openai_base_url": "OPENAI_API_KEY" if s.openai_api_key and paid else None,
+        "anthropic_base_url": "ANTHROPIC_API_KEY" if s.anthropic_api_key and paid else None,
+    }
+    for field_name, key_variable in keyed.items():
+        value = getattr(s, field_name)
+        if value is None:
+            continue
+        urls = value.split(",") if field_name in _MULTI_URL_FIELDS else [value]
+        for url in urls:
+            check_base_url(
+                _FIELD_ENV[field_name],
+                url.strip(),
+                key_variable=key_variable,
+                clear_text_risk=field_name == "gpu_remote_url",
+                allow_http=s.allow_http_keyed_urls,
+            )
+
+
+def _check_header_safe(variable: str, value: str) -> None:
+    """A key or token must be sendable in an HTTP header: printable ASCII, no whitespace
+    inside. The error names the variable and what is wrong, never the value."""
+    for position, char in enumerate(value, 1):
+        if " " < char < "\x7f":
+            continue
+        if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
+            what = "a control character"
+        elif char.isspace():
+            what = "a whitespace character"
+        else:
+            what = "a non-ASCII character (a pasted look-alike?)"
+        raise ConfigurationError(
+            variable,
+            f"holds {what} at position {position}, which an HTTP header cannot carry; "
+            "copy the key again",
+        )
+
+
+_NOTED: set[tuple[float, float]] = set()
+_log = logging.getLogger("sarvanom_sdk")
+
+
+def _note_attempt_above_total(s: Settings) -> None:
+    """``LLM_TIMEOUT_SECONDS`` above the total timeout is accepted (the total cuts every
+    attempt anyway) with one warning per process and pair of values."""
+    pair = (s.attempt_timeout, s.total_timeout)
+    if s.attempt_timeout > s.total_timeout and pair not in _NOTED:
+        _NOTED.add(pair)
+        _log.warning(
+            "LLM_TIMEOUT_SECONDS (%g s) is above SARVANOM_TOTAL_TIMEOUT_SECONDS (%g s): "
+            "every attempt is cut at the total timeout",
+            *pair,
+        )
 
 
 def _at_least(s: Settings, field_name: str, low: float) -> None:
@@ -433,24 +503,4 @@ def _at_least(s: Settings, field_name: str, low: float) -> None:
         raise ConfigurationError(env, f"must be at least {low}, got {value}")
 
 
-def _check_url(name: str, value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(
-            name, f"must be an http:// or https:// URL with a host, got {value!r}"
-        )
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for localhost and the loopback ranges (127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+_FIELD_ENV: dict[str, str] = {f.name: f.metadata["env"] for f in fields(Settings)}

@@ -6,7 +6,7 @@ $HUGGINGFACE_API_KEY``, model in the body; health ``GET {base}/models``.
 
 ``HUGGINGFACE_API=task``: the text-generation task API (self-hosted TGI, some models)::
 
-    POST {base}/models/{model}
+    POST {base}/models/{model}       (model quoted; '..', '?', '#', '%' refused: _model_path)
     {"inputs": system + prompt, "parameters": {"max_new_tokens", "temperature",
                                                "return_full_text": false}}
     -> [{"generated_text": "..."}]   (a bare {"generated_text"} object is accepted too)
@@ -33,6 +33,7 @@ from ..errors import ConfigurationError
 from ..http import HttpCall, HttpReply
 from ..settings import Settings
 from ..types import LLMRequest, ProviderName
+from ._model_path import check_model_path, model_path
 from ._wire import WireAdapter, as_dict, bearer
 from .base import Completion, ProviderAdapter, StreamDecoder, StreamEvent
 from .openai import OpenAIAdapter
@@ -181,6 +182,7 @@ class HuggingFaceTaskProtocol(PromptProtocol):
     answer_field = "generated_text"
 
     def __init__(self, *, base_url: str, api_key: str | None, default_model: str) -> None:
+        check_model_path(default_model, "HUGGINGFACE_MODEL")
         super().__init__(ProviderName.HUGGINGFACE, default_model, api_key)
         self._base = base_url.rstrip("/")
 
@@ -193,7 +195,7 @@ class HuggingFaceTaskProtocol(PromptProtocol):
             parameters["temperature"] = request.temperature
         else:
             parameters["do_sample"] = False
-        url = f"{self._base}/models/{request.model or self.default_model}"
+        url = f"{self._base}/models/{model_path(request.model or self.default_model)}"
         return url, {"inputs": prompt_text(request), "parameters": parameters}
 
     def _answer(self, data: Any) -> Completion | None:

@@ -15,18 +15,19 @@ in ``/v1`` is taken as the same box); health is still ``GET {url}/health``.
 
 Both send ``ngrok-skip-browser-warning: true`` (so an ngrok free tunnel answers instead of
 showing its interstitial) and ``Authorization: Bearer $GPU_REMOTE_TOKEN`` only when a
-token is set. The URL must be ``https://`` unless its host is loopback: a token, and every
-prompt, would otherwise cross the internet in clear text.
+token is set. The URL must be ``https://`` unless its host is loopback (or
+``SARVANOM_ALLOW_HTTP_KEYED_URLS=true`` for a trusted LAN): a token, and every prompt, would
+otherwise cross the internet in clear text. The rule is Settings' (:func:`~sarvanom_sdk.urls.
+check_base_url`), applied here again for an adapter built directly.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
-
 from ..errors import ConfigurationError
-from ..settings import Settings, is_loopback_host
+from ..settings import Settings
+from ..urls import check_base_url
 from ..types import LLMRequest, ProviderName
 from ._wire import as_dict, as_str
 from .base import Completion, ProviderAdapter
@@ -43,7 +44,8 @@ class RemoteGPUAdapter(ProtocolSwitch):
     """The remote GPU box at ``url`` speaking ``protocol`` (``"seed"`` or ``"openai"``).
 
     Raises :class:`ConfigurationError` for a URL that is not ``https://`` unless its host is
-    loopback, and for an unknown protocol. Free (not paid).
+    loopback (or ``allow_http``), for URL credentials next to a token, and for an unknown
+    protocol. Free (not paid).
     """
 
     __slots__ = ()
@@ -55,8 +57,9 @@ class RemoteGPUAdapter(ProtocolSwitch):
         token: str | None = None,
         protocol: str = "seed",
         model: str = "default",
+        allow_http: bool = False,
     ) -> None:
-        check_tunnel_url(url)
+        check_tunnel_url(url, token=token, allow_http=allow_http)
         root = url.rstrip("/")
         wire: ProviderAdapter
         if protocol == "seed":
@@ -89,16 +92,20 @@ class RemoteGPUAdapter(ProtocolSwitch):
             token=settings.gpu_remote_token,
             protocol=settings.gpu_remote_protocol,
             model=settings.gpu_remote_model,
+            allow_http=settings.allow_http_keyed_urls,
         )
 
 
-def check_tunnel_url(url: str) -> None:
-    """Refuse a URL that would send the token and prompts in clear text over a network."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError("GPU_REMOTE_URL", "must be an http:// or https:// URL")
-    if parts.scheme != "https" and not is_loopback_host(parts.hostname):
-        raise ConfigurationError("GPU_REMOTE_URL", "must be https:// unless the host is loopback")
+def check_tunnel_url(url: str, *, token: str | None = None, allow_http: bool = False) -> None:
+    """Refuse a URL that would send the token and prompts in clear text over a network, or
+    that holds credentials next to a token."""
+    check_base_url(
+        "GPU_REMOTE_URL",
+        url,
+        key_variable="GPU_REMOTE_TOKEN" if token else None,
+        clear_text_risk=True,
+        allow_http=allow_http,
+    )
 
 
 class SeedGPUProtocol(PromptProtocol):

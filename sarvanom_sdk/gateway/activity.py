@@ -95,7 +95,7 @@ class ProviderCounts:
         self.ok += other.ok
         self.failed += other.failed
         self.skipped += other.skipped
-        self.latency = [a + b for a, b in zip(self.latency, other.latency)]
+        self.latency = [a + b for a, b in zip(self.latency, other.latency, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
         tried = self.ok + self.failed
@@ -174,10 +174,11 @@ class ActivityRecorder:
         """A router observer: count the attempt and keep it (scrubbed) for the request's
         trail."""
         name = attempt.provider.value
+        reason = self.scrub(attempt.reason, _texts_of(request))
         entry = {
             "provider": name,
             "outcome": attempt.outcome.value,
-            "reason": self.scrub(attempt.reason, _texts_of(request)),
+            "reason": reason,
             "latency_ms": round(attempt.latency_ms, 3),
             "status": attempt.status,
         }
@@ -190,8 +191,8 @@ class ActivityRecorder:
                     counts.ok += 1
                 else:
                     counts.failed += 1
-                    if entry["reason"]:
-                        self._last_reason[name] = entry["reason"]
+                    if reason:
+                        self._last_reason[name] = reason
                 counts.latency[latency_bin(attempt.latency_ms)] += 1
             trail = self._pending.get(request.trace_id)
             if trail is None:

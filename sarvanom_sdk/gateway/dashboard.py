@@ -160,7 +160,9 @@ async def dashboard_state(gateway: Gateway, recorder: ActivityRecorder) -> dict[
     }
 
 
-def _provider_entry(health: ProviderHealth, activity: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _provider_entry(
+    health: ProviderHealth, activity: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     return {
         "name": health.provider.value,
         "status": health.status.value,
@@ -198,10 +200,16 @@ async def _budget(ledger: Any) -> dict[str, Any]:
 
     budget = getattr(ledger, "budget_usd", None)
     try:
-        spent, remaining = read() if isinstance(ledger, BudgetLedger) else await asyncio.to_thread(read)
+        spent, remaining = (
+            read() if isinstance(ledger, BudgetLedger) else await asyncio.to_thread(read)
+        )
     except Exception as error:  # a shared ledger that does not answer
-        return {"budget_usd": budget, "spent_usd": None, "remaining_usd": None,
-                "error": f"ledger unavailable ({type(error).__name__})"}
+        return {
+            "budget_usd": budget,
+            "spent_usd": None,
+            "remaining_usd": None,
+            "error": f"ledger unavailable ({type(error).__name__})",
+        }
     return {
         "budget_usd": budget,
         "spent_usd": round(spent, 6),
@@ -211,7 +219,7 @@ async def _budget(ledger: Any) -> dict[str, Any]:
 
 
 def _static_handler(name: str, content_type: str) -> Any:
-    body = resources.files(__package__).joinpath("static", name).read_bytes()
+    body = resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
 
     async def handle(request: web.Request) -> web.Response:
         return web.Response(

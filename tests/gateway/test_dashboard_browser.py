@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 from gateway_helpers import TOKEN, ThreadedGateway
+from required_server import in_ci  # (tests/, on sys.path)
 
 from sarvanom_sdk import AsyncSarvanClient, Settings
 from sarvanom_sdk.gateway import create_app
 from sarvanom_sdk.testing import Fault, ProviderEmulator
-
-from required_server import in_ci  # (tests/, on sys.path)
 
 CHROMIUM = os.environ.get("SARVANOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -13,6 +13,8 @@
 * ``POST /v1/chat/completions``, ``GET /v1/models[/{model}]``: OpenAI's wire format
   (:mod:`.openai_compat`).
 * ``GET /metrics``: Prometheus text (:mod:`.metrics`); 501 without prometheus-client.
+* ``GET /dashboard``, ``GET /dashboard/state.json``: the live dashboard (:mod:`.dashboard`);
+  its static page is public, its JSON needs the token.
 
 Every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` when a token is set.
 Every error has OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.

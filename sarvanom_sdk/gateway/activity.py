@@ -174,7 +174,9 @@ class ActivityRecorder:
         """A router observer: count the attempt and keep it (scrubbed) for the request's
         trail."""
         name = attempt.provider.value
-        reason = self.scrub(attempt.reason, _texts_of(request))
+        # only a failure's reason can hold a provider's words; the others are the SDK's own
+        texts = _texts_of(request) if attempt.outcome is AttemptOutcome.FAILED else ()
+        reason = self.scrub(attempt.reason, texts)
         entry = {
             "provider": name,
             "outcome": attempt.outcome.value,

@@ -34,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: Generous: two shared cores, seven engineers, a browser.

@@ -9,11 +9,13 @@
   recent requests.
 
 Memory is bounded whatever the traffic: time is cut into ``bucket_seconds`` buckets kept in a
-ring of ``buckets`` (older ones are dropped); each bucket holds, per provider, three counters
-and a fixed log-scale latency histogram (:data:`BIN_COUNT` integers), so p50/p95 are read
+ring of ``buckets`` (older ones are dropped); each bucket holds, per provider (and per
+endpoint, when the SDK's Attempt names it), three counters and a fixed log-scale latency
+histogram (:data:`BIN_COUNT` integers), so p50/p95 are read
 from counts, not from stored samples; the recent requests are a deque of ``recent`` entries,
 each with at most :data:`MAX_TRAIL` attempts; trails waiting for their answer are at most
-:data:`MAX_PENDING`. Providers are the SDK's fixed set of names.
+:data:`MAX_PENDING`. Providers are the SDK's fixed set of names, endpoints the configured
+base URLs.
 
 No prompt text and no key is ever stored: an entry keeps the provider, outcome, reason,
 latency and status of each attempt. Reasons are the SDK's (keys already redacted); here they
@@ -84,12 +86,22 @@ def quantile(counts: Sequence[int], q: float) -> float | None:
 
 @dataclass(slots=True)
 class ProviderCounts:
-    """One provider's attempts in one time bucket."""
+    """One provider's (or endpoint's) attempts in one time bucket."""
 
     ok: int = 0
     failed: int = 0
     skipped: int = 0
     latency: list[int] = field(default_factory=lambda: [0] * BIN_COUNT)
+
+    def count(self, outcome: AttemptOutcome, latency_ms: float) -> None:
+        if outcome is AttemptOutcome.SKIPPED:
+            self.skipped += 1
+            return
+        if outcome is AttemptOutcome.OK:
+            self.ok += 1
+        else:
+            self.failed += 1
+        self.latency[latency_bin(latency_ms)] += 1
 
     def add(self, other: ProviderCounts) -> None:
         self.ok += other.ok
@@ -122,11 +134,12 @@ class Bucket:
     hedges: int = 0
     cost_usd: float = 0.0
     providers: dict[str, ProviderCounts] = field(default_factory=dict)
+    endpoints: dict[str, ProviderCounts] = field(default_factory=dict)
 
-    def provider(self, name: str) -> ProviderCounts:
-        counts = self.providers.get(name)
+    def counts(self, table: dict[str, ProviderCounts], name: str) -> ProviderCounts:
+        counts = table.get(name)
         if counts is None:
-            counts = self.providers[name] = ProviderCounts()
+            counts = table[name] = ProviderCounts()
         return counts
 
 
@@ -177,25 +190,15 @@ class ActivityRecorder:
         # only a failure's reason can hold a provider's words; the others are the SDK's own
         texts = _texts_of(request) if attempt.outcome is AttemptOutcome.FAILED else ()
         reason = self.scrub(attempt.reason, texts)
-        entry = {
-            "provider": name,
-            "outcome": attempt.outcome.value,
-            "reason": reason,
-            "latency_ms": round(attempt.latency_ms, 3),
-            "status": attempt.status,
-        }
+        entry = _trail_entry(attempt, reason)
+        endpoint = entry["endpoint"]
         with self._lock:
-            counts = self._bucket().provider(name)
-            if attempt.outcome is AttemptOutcome.SKIPPED:
-                counts.skipped += 1
-            else:
-                if attempt.outcome is AttemptOutcome.OK:
-                    counts.ok += 1
-                else:
-                    counts.failed += 1
-                    if reason:
-                        self._last_reason[name] = reason
-                counts.latency[latency_bin(attempt.latency_ms)] += 1
+            bucket = self._bucket()
+            bucket.counts(bucket.providers, name).count(attempt.outcome, attempt.latency_ms)
+            if endpoint is not None:
+                bucket.counts(bucket.endpoints, endpoint).count(attempt.outcome, attempt.latency_ms)
+            if attempt.outcome is AttemptOutcome.FAILED and reason:
+                self._last_reason[name] = reason
             trail = self._pending.get(request.trace_id)
             if trail is None:
                 trail = self._pending[request.trace_id] = []
@@ -228,8 +231,7 @@ class ActivityRecorder:
             trail = self._pending.pop(response.trace_id, None)
             if trail is None:  # not seen by the observer (e.g. a cache hit): no request text
                 trail = [
-                    {**a.to_dict(), "reason": self.scrub(a.reason, ())}
-                    for a in response.attempts[:MAX_TRAIL]
+                    _trail_entry(a, self.scrub(a.reason, ())) for a in response.attempts[:MAX_TRAIL]
                 ]
             self._recent.append(
                 {
@@ -283,6 +285,12 @@ class ActivityRecorder:
                     "series": series,
                     "last_failure_reason": self._last_reason.get(name),
                 }
+            per_endpoint = {}
+            for label in dict.fromkeys(n for b in slots for n in b.endpoints):
+                window = ProviderCounts()
+                for bucket in slots:
+                    window.add(bucket.endpoints.get(label) or ProviderCounts())
+                per_endpoint[label] = window.to_dict()
             totals = {
                 "requests": sum(b.requests for b in slots),
                 "cache_hits": sum(b.cache_hits for b in slots),
@@ -313,6 +321,7 @@ class ActivityRecorder:
             "totals": totals,
             "series": series,
             "providers": per_provider,
+            "endpoints": per_endpoint,
             "recent": recent,
         }
 
@@ -351,3 +360,19 @@ def _unquote(reason: str, text: str) -> str:
             out.append(reason[i])
             i += 1
     return "".join(out)
+
+
+def _trail_entry(attempt: Attempt, reason: str) -> dict[str, Any]:
+    """One attempt as the dashboard shows it. ``endpoint`` and ``error_type`` are read when
+    the SDK's Attempt carries them (None otherwise)."""
+    endpoint = getattr(attempt, "endpoint", None)
+    error_type = getattr(attempt, "error_type", None)
+    return {
+        "provider": attempt.provider.value,
+        "endpoint": endpoint if isinstance(endpoint, str) else None,
+        "outcome": attempt.outcome.value,
+        "reason": reason,
+        "error_type": error_type if isinstance(error_type, str) else None,
+        "latency_ms": round(attempt.latency_ms, 3),
+        "status": attempt.status,
+    }

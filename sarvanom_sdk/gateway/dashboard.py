@@ -14,8 +14,8 @@
   gateway token** when one is set, like every other endpoint. Polled by the page every
   2 seconds.
 
-``state.json`` (``"version": 1``; times are Unix seconds unless named ``*_at`` (ISO-8601
-UTC); latencies in ms; ``null`` when unknown)::
+``state.json`` (``"version": 1``; ``generated_at`` and ``circuit_open_until`` are ISO-8601
+UTC, other times Unix seconds; latencies in ms; ``null`` when unknown)::
 
     {
       "version": 1,
@@ -48,14 +48,17 @@ UTC); latencies in ms; ``null`` when unknown)::
                     "success_rate": .., "p50_ms": .., "p95_ms": ..}, ...],
         "endpoints": [{"url": "http://127.0.0.1:8001", "circuit_state": "closed",
                        "circuit_open_until": null, "reopens_in_s": null,
-                       "consecutive_failures": 0, "in_flight": 0, "latency_ms": 12.1}]
+                       "consecutive_failures": 0, "in_flight": 0, "latency_ms": 12.1,
+                       "window": {...} | null}]   # as the provider's, this endpoint only
       }, ...],
       "recent": [{                            # newest first, at most 50
         "time": 1764792000.123, "trace_id": "...", "provider": "ollama_local",
         "outcome": "ok" | "cached" | "stale" | "stub", "latency_ms": 13.2,
         "cost_usd": 0.0,
-        "trail": [{"provider": "remote_gpu", "outcome": "failed",
-                   "reason": "connection refused", "latency_ms": 1.2, "status": null}, ...]
+        "trail": [{"provider": "remote_gpu", "endpoint": "http://gpu:8001" | null,
+                   "outcome": "ok" | "failed" | "skipped", "reason": "connection refused",
+                   "error_type": "connection" | null, "latency_ms": 1.2,
+                   "status": 503 | null}, ...]
       }, ...]
     }
 
@@ -138,7 +141,8 @@ async def dashboard_state(gateway: Gateway, recorder: ActivityRecorder) -> dict[
     now = client.router.clock.wall()
     activity = recorder.snapshot(health)
     providers = [
-        _provider_entry(h, activity["providers"].get(name, {}), now) for name, h in health.items()
+        _provider_entry(h, activity["providers"].get(name, {}), activity["endpoints"], now)
+        for name, h in health.items()
     ]
     answering = any(
         p["circuit_state"] != "open" and p["status"] != HealthStatus.UNHEALTHY.value
@@ -161,8 +165,14 @@ async def dashboard_state(gateway: Gateway, recorder: ActivityRecorder) -> dict[
 
 
 def _provider_entry(
-    health: ProviderHealth, activity: dict[str, Any], now: datetime
+    health: ProviderHealth,
+    activity: dict[str, Any],
+    endpoint_windows: dict[str, Any],
+    now: datetime,
 ) -> dict[str, Any]:
+    """One provider's entry; an endpoint's window is its own when attempts name it, else
+    (a provider with one endpoint) the provider's."""
+    single = activity.get("window") if len(health.endpoints) == 1 else None
     return {
         "name": health.provider.value,
         "status": health.status.value,
@@ -185,6 +195,7 @@ def _provider_entry(
                 "consecutive_failures": e.consecutive_failures,
                 "in_flight": e.in_flight,
                 "latency_ms": round(e.latency_ms, 3),
+                "window": endpoint_windows.get(e.url, single),
             }
             for e in health.endpoints
         ],

@@ -92,6 +92,7 @@ async def test_state_shows_providers_endpoints_and_an_open_breaker_issue17_item2
     assert 0 < gpu["reopens_in_s"] <= 300 and gpu["circuit_open_until"].endswith("Z")
     assert gpu["endpoints"][0]["circuit_state"] == "open"
     assert emulator.refused_url("remote_gpu").startswith(gpu["endpoints"][0]["url"] + "/")
+    assert gpu["endpoints"][0]["window"] == gpu["window"]  # its only endpoint
     assert gpu["window"]["failed"] == 1 and gpu["window"]["skipped"] == 2
     assert gpu["window"]["success_rate"] == 0.0
     assert gpu["last_failure_reason"]

@@ -3,6 +3,8 @@ bounded memory, scrubbed reasons."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from sarvanom_sdk.clock import FakeClock
@@ -165,3 +167,34 @@ def test_bad_options_are_refused() -> None:
         ActivityRecorder(FakeClock(), bucket_seconds=0)
     with pytest.raises(ValueError, match="buckets"):
         ActivityRecorder(FakeClock(), buckets=0)
+
+
+def test_attempts_that_name_their_endpoint_are_counted_per_endpoint() -> None:
+    """With several endpoints a provider's attempts name their base URL (the SDK's Attempt
+    gains ``endpoint`` and ``error_type``); each endpoint then has its own window."""
+
+    @dataclass(frozen=True)
+    class NamedAttempt:
+        provider: ProviderName
+        outcome: AttemptOutcome
+        reason: str
+        latency_ms: float
+        status: int | None
+        endpoint: str
+        error_type: str | None = None
+
+    clock = FakeClock()
+    rec = recorder(clock)
+    request = LLMRequest(prompt="hi")
+    a, b = "http://gpu-a:8001", "http://gpu-b:8001"
+    for _ in range(3):
+        rec.observe_attempt(NamedAttempt(GPU, OK, "answered", 10.0, None, a), request)
+    rec.observe_attempt(NamedAttempt(GPU, FAILED, "timeout", 900.0, None, b, "timeout"), request)
+    rec.observe_response(answer(request))
+    snap = rec.snapshot()
+    assert snap["endpoints"][a]["ok"] == 3 and snap["endpoints"][a]["success_rate"] == 1.0
+    assert snap["endpoints"][b]["failed"] == 1
+    assert snap["endpoints"][b]["p95_ms"] == pytest.approx(900, rel=0.1)
+    assert snap["providers"]["remote_gpu"]["window"]["attempts"] == 4
+    failed = snap["recent"][0]["trail"][-1]
+    assert (failed["endpoint"], failed["error_type"]) == (b, "timeout")

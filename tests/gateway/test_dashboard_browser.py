@@ -148,3 +148,14 @@ def test_dashboard_in_chromium_shows_providers_and_a_breaker_opening_issue17_ite
             assert canary not in html
         shot = _screenshot(page, tmp_path, "dashboard.png")
         assert shot.exists()
+
+
+def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch) -> None:
+    """The project's rule for required tools (tests/required_server.py): skip on a
+    developer's machine, fail under CI=true."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        _unavailable("test")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="would FAIL under CI=true"):
+        _unavailable("test")

@@ -262,12 +262,18 @@
   function renderProviders(providers, bucketSeconds) {
     const cards = providers.map((p) => {
       const w = p.window || {};
-      const endpoints = el("div", { class: "endpoints" }, ...p.endpoints.map((e) =>
-        el("div", { class: "endpoint", "data-endpoint": e.url },
-          el("span", { class: "mono url", title: e.url, text: e.url }),
-          breakerBadge(e, true),
-          el("span", { class: "num", text: ms(e.latency_ms) }),
-          el("span", { class: "num muted", text: e.in_flight + " in flight" }))));
+      const endpoints = el("div", { class: "endpoints" }, ...p.endpoints.map((e) => {
+        const w = e.window;
+        const latency = w && w.p95_ms !== null ? "p95 " + ms(w.p95_ms) : "latency ~" + ms(e.latency_ms);
+        return el("div", { class: "endpoint", "data-endpoint": e.url },
+          el("div", { class: "endpoint-head" },
+            el("span", { class: "mono url", title: e.url, text: e.url }),
+            breakerBadge(e, true)),
+          el("div", { class: "endpoint-stats muted", text: [
+            w && w.attempts ? w.attempts + (w.attempts === 1 ? " call, " : " calls, ") +
+              pct(w.success_rate) + " ok" : "no calls",
+            latency, e.in_flight + " in flight"].join(" · ") }));
+      }));
       return el("article", { class: "card card-" + p.circuit_state, "data-provider": p.name },
         el("div", { class: "card-head" },
           el("h3", { text: p.name }),

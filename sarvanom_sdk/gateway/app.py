@@ -217,7 +217,7 @@ def create_app(
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)
-    install_dashboard(app, gateway)
+    install_dashboard(app, gateway, token)
     return app
 
 

@@ -104,14 +104,16 @@ _SHELL_HEADERS = {
 }
 
 
-def install_dashboard(app: web.Application, gateway: Gateway, **recorder_options: Any) -> None:
+def install_dashboard(
+    app: web.Application, gateway: Gateway, token: str | None = None, **recorder_options: Any
+) -> None:
     """Add the dashboard's routes to ``app`` and start recording ``gateway``'s activity
-    (a router observer and a response observer, removed again on cleanup).
-    ``recorder_options`` go to :class:`ActivityRecorder` (``bucket_seconds``, ``buckets``,
-    ``recent``)."""
+    (a router observer and a response observer, removed again on cleanup). ``token`` (the
+    gateway's) is redacted from reasons like the providers' keys. ``recorder_options`` go
+    to :class:`ActivityRecorder` (``bucket_seconds``, ``buckets``, ``recent``)."""
     client = gateway.client
     router = client.router
-    secrets = [*client.settings.secrets(), *_token_of(gateway)]
+    secrets = [*client.settings.secrets(), *([token] if token else [])]
     recorder = ActivityRecorder(
         router.clock, secrets=secrets, hedge_count=lambda: router.hedges, **recorder_options
     )
@@ -238,11 +240,6 @@ def _static_handler(name: str, content_type: str) -> Any:
         )
 
     return handle
-
-
-def _token_of(gateway: Gateway) -> list[str]:
-    token = getattr(gateway, "_token", None)
-    return [token.decode("utf-8", "surrogateescape")] if token else []
 
 
 def _seconds_until(moment: datetime | None, now: datetime) -> float | None:

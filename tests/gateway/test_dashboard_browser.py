@@ -53,7 +53,7 @@ def _unavailable(reason: str) -> None:
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import Error, sync_playwright
@@ -118,10 +118,12 @@ def test_dashboard_in_chromium_shows_providers_and_a_breaker_opening_issue17_ite
     but the token's own sessionStorage slot."""
     with ProviderEmulator() as emu, ThreadedGateway(create_app(_chain(emu), token=TOKEN)) as gw:
         assert _query(gw, CANARY_PROMPT)["provider"] == "remote_gpu"
+        assert _query(gw, CANARY_PROMPT)["cached"] is True
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.goto(f"{gw.url}/dashboard")
 
         page.wait_for_selector("#login:not([hidden])", timeout=REFLECT_MS)
+        _screenshot(page, tmp_path, "dashboard-login.png")
         page.fill("#token", TOKEN)
         page.click("#login-form button[type=submit]")
         for name in ("remote_gpu", "ollama_local"):
@@ -159,3 +161,25 @@ def test_a_missing_browser_skips_here_and_fails_under_ci(monkeypatch) -> None:
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception, match="would FAIL under CI=true"):
         _unavailable("test")
+
+
+def test_without_a_gateway_token_the_page_opens_directly_issue17_item2(
+    browser: Any, tmp_path: Path
+) -> None:
+    """No token configured: no login form, the data at once; a stub fallback shows as
+    such."""
+    client = AsyncSarvanClient(Settings())  # no provider: only the stub answers
+    with ThreadedGateway(create_app(client)) as gw:
+        request = urllib.request.Request(
+            f"{gw.url}/api/query",
+            data=json.dumps({"prompt": "hello"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:  # loopback only
+            assert json.loads(reply.read())["success"] is False
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(f"{gw.url}/dashboard")
+        page.wait_for_selector("#recent .badge-stub", timeout=REFLECT_MS)
+        assert page.is_hidden("#login") and page.is_hidden("#forget")
+        assert page.get_attribute("#status", "data-status") == "degraded"
+        _screenshot(page, tmp_path, "dashboard-stub-only.png")

@@ -61,6 +61,7 @@
 
   function askToken(message) {
     stop();
+    setStatus("unknown", "token needed");
     $("main").hidden = true;
     $("login").hidden = false;
     const error = $("login-error");
@@ -299,6 +300,9 @@
         p.last_failure_reason ? el("p", { class: "reason", title: p.last_failure_reason },
           el("span", { class: "muted", text: "last failure: " }), p.last_failure_reason) : null);
     });
+    if (!cards.length) {
+      cards.push(el("p", { class: "muted", text: "No provider is configured: only the stub answers." }));
+    }
     $("providers").replaceChildren(...cards);
   }
 
@@ -310,12 +314,14 @@
       el("td", {}, el("span", { class: "badge badge-" + r.outcome, text: r.outcome })),
       el("td", { class: "num", text: ms(r.latency_ms) }),
       el("td", { class: "num", text: r.cost_usd ? usd(r.cost_usd) : "" }),
-      el("td", { class: "trail" }, ...r.trail.map((a) => el("span", {
+      el("td", {}, el("div", { class: "trail" }, ...(r.trail.length ? [] : [
+        el("span", { class: "muted", text: r.outcome === "cached" ? "from the cache" : "—" })]),
+        ...r.trail.map((a) => el("span", {
         class: "step step-" + a.outcome,
         title: [a.provider, a.outcome, a.status ? "HTTP " + a.status : "", ms(a.latency_ms), a.reason]
           .filter(Boolean).join(" · "),
       }, a.provider + " " + a.outcome + (a.status ? " " + a.status : "") +
-         (a.reason ? " — " + a.reason : ""))))));
+         (a.reason ? " — " + a.reason : "")))))));
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "no requests yet" })));
     $("recent").replaceChildren(...rows);
   }

@@ -202,3 +202,20 @@ async def test_state_json_without_a_token_configured_is_open(open_gateway) -> No
     reply = await client.get(STATE_PATH)
     assert reply.status == 200
     assert (await reply.json())["version"] == 1
+
+
+async def test_streamed_answers_are_recorded_too_issue17_item2(open_gateway, emulator) -> None:
+    client = await open_gateway(ollama_client(emulator), token=TOKEN)
+    body = {
+        "model": "sarvanom/auto",
+        "stream": True,
+        "messages": [{"role": "user", "content": "stream me"}],
+    }
+    reply = await client.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert reply.status == 200
+    assert "[DONE]" in await reply.text()
+    doc = await state(client)
+    assert doc["totals"]["requests"] == 1
+    (entry,) = doc["recent"]
+    assert (entry["provider"], entry["outcome"]) == ("ollama_local", "ok")
+    assert [a["provider"] for a in entry["trail"]] == ["ollama_local"]

@@ -13,6 +13,8 @@
 * ``POST /v1/chat/completions``, ``GET /v1/models[/{model}]``: OpenAI's wire format
   (:mod:`.openai_compat`).
 * ``GET /metrics``: Prometheus text (:mod:`.metrics`); 501 without prometheus-client.
+* ``GET /dashboard``, ``GET /dashboard/state.json``: the live dashboard (:mod:`.dashboard`);
+  its static page is public, its JSON needs the token.
 
 Every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` when a token is set.
 Every error has OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.
@@ -44,6 +46,8 @@ from ..errors import AllProvidersFailed, ConfigurationError
 from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import openai_compat
+from .dashboard import PUBLIC_PATHS as DASHBOARD_PATHS
+from .dashboard import install_dashboard
 from .limits import GatewayError, InFlightGate, Limits, admit_request, read_json
 from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
 
@@ -56,7 +60,7 @@ TRACE_ID: Any = (
 )
 _VALID_TRACE_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")
 _QUERY_FIELDS = frozenset(f.name for f in fields(LLMRequest)) - {"trace_id"}
-_PUBLIC_PATHS = frozenset({"/health"})
+_PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_PATHS})  # the dashboard shell has no data
 #: The seed's health JSON, exactly: extra keys of ``health_report()`` are left out.
 SEED_HEALTH_KEYS = ("status", "timestamp", "gpu_providers")
 
@@ -107,6 +111,8 @@ class Gateway:
         self.gate = InFlightGate(limits)
         self.metrics = metrics
         self.started = int(time.time())
+        #: Called with every answer returned (the dashboard's recorder).
+        self.response_observers: list[Callable[[LLMResponse], None]] = []
         self._token = None if token is None else token.encode()
 
     def authorized(self, header: str | None) -> bool | None:
@@ -154,6 +160,8 @@ class Gateway:
     def observe(self, response: LLMResponse) -> None:
         if self.metrics is not None:
             self.metrics.observe_response(response)
+        for observer in self.response_observers:
+            observer(response)
 
     @staticmethod
     def answer_headers(
@@ -209,6 +217,7 @@ def create_app(
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)
+    install_dashboard(app, gateway, token)
     return app
 
 

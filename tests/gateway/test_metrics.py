@@ -131,6 +131,6 @@ async def test_without_prometheus_client_metrics_is_501(open_gateway, monkeypatc
 async def test_cleanup_detaches_the_observer(open_gateway) -> None:
     sdk_client = stub_client()
     client = await open_gateway(sdk_client)
-    assert len(sdk_client.router.observers) == 1
+    assert len(sdk_client.router.observers) == 2  # the metrics and the dashboard
     await client.close()
     assert sdk_client.router.observers == []

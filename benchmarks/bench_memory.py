@@ -47,7 +47,7 @@ def _rss_bytes() -> int:
 async def burst(side: str, root: str, count: int) -> dict[str, Any]:
     """Run in the child: ``count`` requests at once; memory figures as a dict."""
     from _pairs import OPTIONS, ollama_call
-    from sarvanom_cli import _bench_calls as calls
+    from sarvanom_cli.bench import calls
 
     config = settings(ollama_base_url=root, max_concurrency=f"ollama_local={count}",
                       attempt_timeout=LIMIT, total_timeout=LIMIT, connect_timeout=LIMIT)

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sarvanom_cli import _bench_run, bench
-from sarvanom_cli._bench_html import log_ticks
-from sarvanom_cli._bench_stats import Outcome, Phase, percentile
+from sarvanom_cli.bench import command as bench
+from sarvanom_cli.bench import run as _bench_run
+from sarvanom_cli.bench.html_report import log_ticks
+from sarvanom_cli.bench.stats import Outcome, Phase, percentile
 
 FAST = ("-n", "6", "--warmup", "1")
 
@@ -138,8 +139,8 @@ def test_html_report_is_self_contained_with_an_inline_svg_chart_per_provider(
 
 
 def test_html_escapes_what_it_shows(emu: Any, tmp_path: Any) -> None:
-    from sarvanom_cli._bench_html import render
-    from sarvanom_cli._bench_stats import Row
+    from sarvanom_cli.bench.html_report import render
+    from sarvanom_cli.bench.stats import Row
 
     phase = Phase()
     phase.begin()
@@ -293,7 +294,7 @@ def test_vs_raw_alternates_the_sides_in_blocks() -> None:
 
 def test_a_phase_counts_only_the_time_its_blocks_ran(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([10.0, 11.0, 50.0, 52.0])  # block 1: 10 -> 11; block 2: 50 -> 52
-    monkeypatch.setattr("sarvanom_cli._bench_stats.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("sarvanom_cli.bench.stats.time.perf_counter", lambda: next(clock))
     phase = Phase()
     phase.begin()
     phase.add(Outcome(True, 0.5))
@@ -324,3 +325,22 @@ def test_log_ticks_cover_the_range_in_1_2_5_steps(
     low: float, high: float, ticks: list[float]
 ) -> None:
     assert log_ticks(low, high) == ticks
+
+
+def test_the_console_script_entry_point_resolves_to_the_bench_package() -> None:
+    """The package move (cli/bench/) keeps ``sarvanom-bench`` and ``sarvanom_cli.bench:main``."""
+    import configparser
+    import importlib
+    from pathlib import Path
+
+    import sarvanom_cli.bench
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[2] / "setup.cfg")
+    scripts = dict(
+        line.split(" = ", 1)
+        for line in config["options.entry_points"]["console_scripts"].strip().splitlines()
+    )
+    module, _, attr = scripts["sarvanom-bench"].partition(":")
+    assert getattr(importlib.import_module(module), attr) is sarvanom_cli.bench.main
+    assert "sarvanom_cli.bench" in config["options"]["packages"].split()

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ._bench_stats import Outcome
+from .stats import Outcome
 
 Record = Callable[[Outcome], None]
 

@@ -21,16 +21,16 @@ from typing import Any
 
 import click
 
-from ._bench_drive import Progress
-from ._bench_run import Plan, Result, run_async, run_sync
-from ._bench_targets import (
+from .drive import Progress
+from .run import Plan, Result, run_async, run_sync
+from .targets import (
     emulator_process,
     emulator_settings,
     load_settings,
     select_providers,
     warn_about_bulkheads,
 )
-from .main import OneLineCommand
+from ..main import OneLineCommand
 
 DEFAULT_PROMPT = "Say hello in one short sentence."
 EXIT_INTERRUPTED = 130
@@ -149,7 +149,7 @@ def _bench(
 def _report(result: Result, plan: Plan, output: Output) -> None:
     """Print the report, write the HTML file, and exit 130 if interrupted, 1 if a provider
     never answered."""
-    from . import _bench_report as report
+    from . import report
 
     rows = result.rows()
     meta = _meta(plan, output, result)
@@ -160,7 +160,7 @@ def _report(result: Result, plan: Plan, output: Output) -> None:
     else:
         click.echo(report.table(rows, stream=plan.stream, vs_raw=plan.vs_raw))
     if output.html_path is not None:
-        from ._bench_html import render
+        from .html_report import render
 
         page = render(rows, result.phases, meta, stream=plan.stream, vs_raw=plan.vs_raw)
         output.html_path.write_text(page, encoding="utf-8")

@@ -15,8 +15,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._bench_report import _cell, columns
-from ._bench_stats import Phase, Row, percentile
+from .report import _cell, columns
+from .stats import Phase, Row, percentile
 
 WIDTH, HEIGHT = 640, 280
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 30, 46

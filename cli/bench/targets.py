@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from .emulate import EMULATOR_KEYS
+from ..emulate import EMULATOR_KEYS
 
 _URL_LINE = re.compile(r"^\s+(\w+)\s+(http://\S+)$")
 _READY = "Ctrl-C to stop."

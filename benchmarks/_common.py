@@ -3,6 +3,10 @@
 Every figure is measured against a baseline in the same run and printed with its target.
 Settings are built directly (``Settings(...)``), never from the environment, so a shell
 with real keys cannot send anything anywhere: every URL here is 127.0.0.1.
+
+Every script runs its body through :func:`run_script`: SIGTERM and SIGHUP then unwind like
+Ctrl-C (``sarvanom_cli.bench.stopping``), so the ``finally`` that stops a child server runs
+and no orphan keeps a port or an inherited pipe.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ def ensure_importable() -> None:
 
 
 ensure_importable()
+
+from sarvanom_cli.bench.stopping import (  # noqa: E402
+    exit_status,
+    signal_name,
+    stop_child,
+    stop_on_signals,
+)
 
 
 def child_env() -> dict[str, str]:
@@ -103,8 +114,7 @@ def _child(command: list[str], ready: str) -> Iterator[tuple[str, int]]:
             raise RuntimeError(f"{command[1]} did not start")
         yield line.strip(), child.pid
     finally:
-        child.terminate()
-        child.wait(10)
+        stop_child(child, grace=10.0)
 
 
 @contextlib.contextmanager
@@ -215,7 +225,19 @@ def interleaved_us(batches: dict[str, Callable[[], float]], repeat: int = 9
     return {name: min(values) for name, values in rounds.items()}
 
 
+def run_script(main: Callable[[], object]) -> None:
+    """Run a script's ``main`` with SIGTERM and SIGHUP raising like Ctrl-C, so every
+    ``finally`` (child servers included) runs; stopped that way, say so on stderr and exit
+    128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    with stop_on_signals():
+        try:
+            main()
+        except KeyboardInterrupt as stop:
+            print(f"interrupted ({signal_name(stop)})", file=sys.stderr)
+            sys.exit(exit_status(stop))
+
+
 def main_for(run: Callable[[bool], list[Figure]]) -> None:
     """``python benchmarks/<script>.py [--quick]``: run and print one script's figures."""
     quick = "--quick" in sys.argv[1:]
-    print(render(run(quick)))
+    run_script(lambda: print(render(run(quick))))

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import aiohttp
+from _common import run_script
 
 from sarvanom_sdk import AsyncSarvanClient, LLMRequest, Settings
 from sarvanom_sdk.testing import ProviderEmulator
@@ -166,4 +167,4 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     options = parser.parse_args()
-    asyncio.run(main(options.requests, options.warmup))
+    run_script(lambda: asyncio.run(main(options.requests, options.warmup)))

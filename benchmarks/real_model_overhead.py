@@ -461,4 +461,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _common import run_script
+
+    run_script(lambda: sys.exit(main()))

@@ -3,8 +3,9 @@ side by side with the same requests sent raw.
 
 Each provider is measured by pinning it (``provider=``) with ``cache=False``, so every
 request reaches the provider. The report goes to stdout (``--format``), progress and notes
-to stderr. Ctrl-C stops the run and prints what was measured so far (exit 130). Exit 1 when
-a provider never answered successfully.
+to stderr. Ctrl-C stops the run and prints what was measured so far (exit 130); so do
+SIGTERM (exit 143) and SIGHUP (exit 129), and in every case the emulator child process is
+stopped too. Exit 1 when a provider never answered successfully.
 
 The module imports only click at load time; the SDK, requests and aiohttp are imported
 when a run starts.
@@ -23,6 +24,7 @@ import click
 
 from .drive import Progress
 from .run import Plan, Result, run_async, run_sync
+from .stopping import exit_status, signal_name, stop_on_signals
 from .targets import (
     emulator_process,
     emulator_settings,
@@ -93,12 +95,17 @@ def bench(
                 {"prompt": prompt, "max_tokens": max_tokens})
     output = Output(fmt, html_path, "built-in emulator" if emulator else "configured providers")
     settings = load_settings()
-    if emulator:
-        with emulator_process() as urls:
-            _bench(emulator_settings(settings, urls), plan, output, providers, accept_paid,
-                   free_of_charge=True)
-    else:
-        _bench(settings, plan, output, providers, accept_paid, free_of_charge=False)
+    with stop_on_signals():
+        try:
+            if emulator:
+                with emulator_process() as urls:
+                    _bench(emulator_settings(settings, urls), plan, output, providers,
+                           accept_paid, free_of_charge=True)
+            else:
+                _bench(settings, plan, output, providers, accept_paid, free_of_charge=False)
+        except KeyboardInterrupt as stop:  # outside the measuring (e.g. the emulator starting)
+            click.echo(f"interrupted ({signal_name(stop)})", err=True)
+            sys.exit(exit_status(stop))
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ def _bench(
     warn_about_bulkheads(settings, names, plan.concurrency)
     result = Result()
     progress = Progress(plan.total, "sarvanom-bench")
+    status = 0
     try:
         if plan.client == "async":
             import asyncio
@@ -139,16 +147,17 @@ def _bench(
             asyncio.run(run_async(settings, plan, result, progress))
         else:
             run_sync(settings, plan, result, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         result.interrupted = True
+        status = exit_status(stop)
     finally:
         progress.close()
-    _report(result, plan, output)
+    _report(result, plan, output, status)
 
 
-def _report(result: Result, plan: Plan, output: Output) -> None:
-    """Print the report, write the HTML file, and exit 130 if interrupted, 1 if a provider
-    never answered."""
+def _report(result: Result, plan: Plan, output: Output, status: int = 0) -> None:
+    """Print the report, write the HTML file, and exit with ``status`` if interrupted
+    (128 + the signal: 130 for Ctrl-C), 1 if a provider never answered."""
     from . import report
 
     rows = result.rows()
@@ -168,7 +177,7 @@ def _report(result: Result, plan: Plan, output: Output) -> None:
     if result.interrupted:
         click.echo(f"interrupted: partial results ({result.measured()} of {plan.total} "
                    "measured requests)", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(status or EXIT_INTERRUPTED)
     if any(row.sdk.errors == row.sdk.requests for row in rows):
         sys.exit(1)
 

@@ -91,6 +91,8 @@ def bench(
     """
     if not prompt.strip():
         raise click.BadParameter("must not be empty", param_hint="--prompt")
+    if html_path is not None:
+        check_writable(html_path)
     plan = Plan((), requests_, concurrency, warmup, client, stream_, vs_raw,
                 {"prompt": prompt, "max_tokens": max_tokens})
     output = Output(fmt, html_path, "built-in emulator" if emulator else "configured providers")
@@ -106,6 +108,21 @@ def bench(
         except KeyboardInterrupt as stop:  # outside the measuring (e.g. the emulator starting)
             click.echo(f"interrupted ({signal_name(stop)})", err=True)
             sys.exit(exit_status(stop))
+
+
+def check_writable(path: Path) -> None:
+    """Raise a one-line usage error now if ``path`` cannot be written, so a long run's
+    report is not lost at the end (D4). A file created by the check is removed again."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise click.BadParameter(f"cannot write {str(path)!r}: {reason}",
+                                 param_hint="--html") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -172,7 +189,12 @@ def _report(result: Result, plan: Plan, output: Output, status: int = 0) -> None
         from .html_report import render
 
         page = render(rows, result.phases, meta, stream=plan.stream, vs_raw=plan.vs_raw)
-        output.html_path.write_text(page, encoding="utf-8")
+        try:
+            output.html_path.write_text(page, encoding="utf-8")
+        except OSError as error:  # checked before the run; the disk may have filled since
+            click.echo(f"Error: cannot write {str(output.html_path)!r}: "
+                       f"{error.strerror or type(error).__name__}", err=True)
+            sys.exit(1)
         click.echo(f"HTML report written to {output.html_path}", err=True)
     if result.interrupted:
         click.echo(f"interrupted: partial results ({result.measured()} of {plan.total} "

@@ -344,3 +344,26 @@ def test_the_console_script_entry_point_resolves_to_the_bench_package() -> None:
     module, _, attr = scripts["sarvanom-bench"].partition(":")
     assert getattr(importlib.import_module(module), attr) is sarvanom_cli.bench.main
     assert "sarvanom_cli.bench" in config["options"]["packages"].split()
+
+
+@pytest.mark.parametrize("where", ["missing-dir/r.html", "a-file/r.html"])
+def test_d4_an_unwritable_html_path_fails_at_once_before_the_run(
+    emu: Any, tmp_path: Any, where: str
+) -> None:
+    """D4: one line, exit 2, and not a single request sent (the path was only opened at
+    the end before, with a traceback after the whole run)."""
+    (tmp_path / "a-file").write_text("not a directory")
+    result = run_bench(*FAST, "--html", str(tmp_path / where))
+    assert result.exit_code == 2, result.output
+    assert "--html" in result.stderr and "cannot write" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert emu.request_count("ollama") == emu.request_count("remote_gpu") == 0
+
+
+def test_d4_the_writability_check_leaves_no_empty_file_behind(emu: Any, tmp_path: Any) -> None:
+    """The check creates the file to prove it can; a run that then stops on a usage error
+    must not leave that empty file."""
+    path = tmp_path / "r.html"
+    result = run_bench(*FAST, "--providers", "nope", "--html", str(path))
+    assert result.exit_code == 2 and not path.exists()

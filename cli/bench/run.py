@@ -63,11 +63,12 @@ class Result:
         outcome into it."""
         phase = self.phases.setdefault(provider, {}).setdefault(side, Phase())
         phase.begin()
+        progress.start(provider, side)
         add, advance = phase.add, progress.advance
 
         def record(outcome: Outcome) -> None:
             add(outcome)
-            advance()
+            advance(outcome.ok)
 
         return record
 

@@ -279,6 +279,82 @@ def test_progress_bar_goes_to_stderr_once_a_run_lasts(emu: Any,
     json.loads(result.stdout)  # stdout stays clean
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_d14_progress_in_a_log_is_periodic_lines_naming_the_provider_and_errors() -> None:
+    """D14: without a terminal, a line every ``log_every`` s (after ``delay``) with the
+    provider and side, done/total and errors so far, and a last line at the end."""
+    from sarvanom_cli.bench.drive import Progress
+
+    out, clock = io.StringIO(), _Clock()
+    progress = Progress(40, "sarvanom-bench", delay=1.0, every=0.0, log_every=10.0,
+                        stream=out, tty=False, clock=clock)
+    progress.start("ollama_local", "sdk")
+    for step in range(20):  # one outcome every second, every third an error
+        clock.now = float(step)
+        progress.advance(ok=step % 3 != 0)
+    progress.start("ollama_local", "raw")
+    for step in range(20, 40):
+        clock.now = float(step)
+        progress.advance()
+    progress.close()
+    assert out.getvalue().splitlines() == [
+        "sarvanom-bench: ollama_local 2/40 measured, 1 error so far",
+        "sarvanom-bench: ollama_local 12/40 measured, 4 errors so far",
+        "sarvanom-bench: ollama_local raw 22/40 measured, 7 errors so far",
+        "sarvanom-bench: ollama_local raw 32/40 measured, 7 errors so far",
+        "sarvanom-bench: done: 40/40 measured, 7 errors",
+    ]
+
+
+def test_d14_a_short_run_prints_no_progress_at_all() -> None:
+    from sarvanom_cli.bench.drive import Progress
+
+    out = io.StringIO()
+    progress = Progress(5, "sarvanom-bench", stream=out, tty=False, clock=lambda: 0.0)
+    progress.start("remote_gpu", "sdk")
+    for _ in range(5):
+        progress.advance()
+    progress.close()
+    assert out.getvalue() == ""
+
+
+def test_d14_on_a_terminal_the_bar_names_the_provider_and_the_errors() -> None:
+    from sarvanom_cli.bench.drive import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, clock = Terminal(), _Clock()
+    progress = Progress(10, "sarvanom-bench", delay=0.0, every=0.0, stream=out, clock=clock)
+    progress.start("remote_gpu", "sdk")
+    for step in range(10):
+        clock.now = float(step)
+        progress.advance(ok=step >= 2)
+    progress.close()
+    assert "sarvanom-bench" in out.getvalue()
+    assert "remote_gpu, 2 errors" in out.getvalue() and "100%" in out.getvalue()
+
+
+def test_d14_a_run_logs_its_progress_through_the_command(emu: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bench.Progress
+    monkeypatch.setattr(bench, "Progress", lambda total, label: real(
+        total, label, delay=0.0, every=0.0, log_every=0.0))
+    result = run_bench(*FAST, "--vs-raw", "--providers", "remote_gpu", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "sarvanom-bench: remote_gpu 1/12 measured, 0 errors so far" in result.stderr
+    assert "sarvanom-bench: remote_gpu raw " in result.stderr
+    assert "sarvanom-bench: done: 12/12 measured, 0 errors" in result.stderr
+
+
 def test_help_has_examples() -> None:
     result = run_bench("--help")
     assert result.exit_code == 0 and "sarvanom-bench --emulator --vs-raw" in result.stdout

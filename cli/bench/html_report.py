@@ -1,40 +1,51 @@
 """``sarvanom-bench --html FILE``: one self-contained page (no script, no network).
 
-The page holds the run's settings, the same table as the text output, and per provider a
-latency chart as inline SVG: the cumulative distribution of request latencies (x: ms on
-a logarithmic axis, so a long tail does not flatten the body; y: share of requests at
-most that slow), the SDK in blue and, with ``--vs-raw``, the raw client in orange, with
-the SDK's p50/p95/p99 marked. Every text is HTML-escaped; the page references no URL at
-all.
+The page holds the run's settings, the same table as the text output, and per provider:
+
+* why requests failed, when any did (every reason with its count, SDK and raw apart);
+* a latency chart (inline SVG, :func:`.svg.cdf_chart`): the SDK in blue and, with
+  ``--vs-raw``, the raw client in orange, the SDK's p50/p95/p99 marked; its caption's
+  "slowest SDK request" is the table's ``max ms`` for that row;
+* with ``--stream``, the same chart for the time to first token.
+
+Every text is HTML-escaped; the page references no URL at all.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from .report import _cell, columns
-from .stats import Phase, Row, percentile
+from .stats import Phase, Row
+from .svg import LABELS, cdf_chart
 
-WIDTH, HEIGHT = 640, 280
-LEFT, RIGHT, TOP, BOTTOM = 60, 20, 30, 46
-COLORS = {"sdk": "#1f6feb", "raw": "#d9822b"}
-LABELS = {"sdk": "SDK", "raw": "raw"}
-CURVE_POINTS = 200
+#: Distinct failure reasons listed per side; the rest are summed in one line.
+MAX_REASONS = 8
 
 _STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 960px;
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
        color: #1b1f24; padding: 0 1em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { padding: 3px 9px; border-bottom: 1px solid #d0d7de; text-align: right; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 2em; }
+h3 { font-size: 1em; margin: 1.2em 0 0.2em; font-weight: 600; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums;
+        font-size: 13px; }
+th, td { padding: 3px 6px; border-bottom: 1px solid #d0d7de; text-align: right;
+         white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
-th { background: #f6f8fa; }
+th { background: #f6f8fa; font-weight: 600; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }
 dt { color: #57606a; } dd { margin: 0; }
 .note { color: #57606a; font-size: 0.9em; }
+.errors { color: #cf222e; margin: 0.3em 0; }
+.errors ul { margin: 0.2em 0; padding-left: 1.4em; }
+.errors li { overflow-wrap: anywhere; }
+.charts { display: flex; flex-wrap: wrap; gap: 8px 24px; }
+figure { margin: 0; max-width: 520px; }
+figcaption { color: #57606a; font-size: 0.9em; }
+svg { max-width: 100%; height: auto; }
 svg text { font: 12px system-ui, sans-serif; fill: #1b1f24; }
 """
 
@@ -50,7 +61,7 @@ def render(
     """The whole page as a string."""
     e = html.escape
     settings = "".join(f"<dt>{e(str(k))}</dt><dd>{e(str(v))}</dd>" for k, v in meta.items())
-    charts = "".join(_section(row, phases.get(row.provider, {})) for row in rows)
+    sections = "".join(_section(row, phases.get(row.provider, {}), stream) for row in rows)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>sarvanom-bench report</title><style>{_STYLE}</style></head><body>"
@@ -58,7 +69,7 @@ def render(
         f"<dl>{settings}</dl>{_table(rows, stream, vs_raw)}"
         '<p class="note">Latencies in ms. p50 x = SDK p50 / raw p50; req/s x = SDK '
         "throughput / raw throughput; ttft = time to first token.</p>"
-        f"{charts}</body></html>\n"
+        f"{sections}</body></html>\n"
     )
 
 
@@ -71,97 +82,69 @@ def _table(rows: Sequence[Row], stream: bool, vs_raw: bool) -> str:
         + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
-def _section(row: Row, sides: dict[str, Phase]) -> str:
-    series = {side: phase.latencies_ms() for side, phase in sides.items()}
-    series = {side: values for side, values in series.items() if values}
-    title = f"<h2>{html.escape(row.provider)}</h2>"
-    if not series:
-        return f'{title}<p class="note">No successful request to chart.</p>'
-    svg, caption = chart(series, row.provider)
-    return f'{title}{svg}<p class="note">{html.escape(caption)}</p>'
-
-
-def chart(series: dict[str, list[float]], name: str) -> tuple[str, str]:
-    """An SVG latency CDF for sorted latencies (ms) per side, and its caption. The x axis
-    is logarithmic, so the body of the distribution and its tail both stay readable."""
-    low = min(values[0] for values in series.values())
-    high = max(values[-1] for values in series.values())
-    x_ticks = log_ticks(low, high)
-    x0, x1 = math.log10(x_ticks[0]), math.log10(x_ticks[-1])
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(ms: float) -> float:
-        return LEFT + plot_w * (math.log10(max(ms, 1e-9)) - x0) / ((x1 - x0) or 1.0)
-
-    def py(share: float) -> float:
-        return TOP + plot_h * (1.0 - share)
-
-    parts = [_axes(x_ticks, px, py)]
-    for index, (side, values) in enumerate(series.items()):
-        points = " ".join(
-            f"{px(percentile(values, q) or low):.1f},{py(q / 100):.1f}"
-            for q in (100.0 * i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS))
-        )
-        color = COLORS.get(side, "#555")
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
-                     f'points="{points}"/>')
-        legend_y = TOP + plot_h - 40 + 18 * index
-        parts.append(f'<line x1="{WIDTH - RIGHT - 80}" y1="{legend_y - 4}" '
-                     f'x2="{WIDTH - RIGHT - 56}" y2="{legend_y - 4}" stroke="{color}" '
-                     f'stroke-width="3"/><text x="{WIDTH - RIGHT - 50}" y="{legend_y}">'
-                     f"{LABELS.get(side, side)}</text>")
-    sdk = series.get("sdk") or next(iter(series.values()))
-    for q, dx, dy, anchor in ((50, 7, 14, "start"), (95, 7, 14, "start"), (99, -7, -7, "end")):
-        value = percentile(sdk, q) or low  # p99's label above-left: clear of p95's
-        x, y = px(value), py(q / 100)
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{COLORS["sdk"]}">'
-                     f"<title>p{q} {value:.2f} ms</title></circle>"
-                     f'<text x="{x + dx:.1f}" y="{y + dy:.1f}" text-anchor="{anchor}">'
-                     f"p{q} {value:.2f}</text>")
-    label = html.escape(f"{name}: latency distribution")
-    svg = (f'<svg role="img" aria-label="{label}" width="{WIDTH}" height="{HEIGHT}" '
-           f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}</svg>')
-    counts = ", ".join(f"{LABELS.get(side, side)} {len(v)}" for side, v in series.items())
-    caption = (f"Successful requests charted: {counts}. Logarithmic x axis; the SDK's "
-               f"p50/p95/p99 are marked; the slowest request took {high:.2f} ms.")
-    return svg, caption
-
-
-def _axes(x_ticks: list[float], px: Any, py: Any) -> str:
-    """Frame, grid, tick labels and axis titles."""
-    out = []
-    bottom = py(0.0)
-    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = py(share)
-        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
-                   f'stroke="#d0d7de"/><text x="{LEFT - 8}" y="{y + 4:.1f}" '
-                   f'text-anchor="end">{int(share * 100)}%</text>')
-    for tick in x_ticks:
-        x = px(tick)
-        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{bottom:.1f}" '
-                   f'stroke="#eaeef2"/><text x="{x:.1f}" y="{bottom + 18:.1f}" '
-                   f'text-anchor="middle">{tick:g}</text>')
-    out.append(f'<text x="{LEFT + (WIDTH - LEFT - RIGHT) / 2}" y="{HEIGHT - 6}" '
-               'text-anchor="middle">latency (ms)</text>')
-    out.append(f'<text x="14" y="{TOP + (HEIGHT - TOP - BOTTOM) / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 14 {TOP + (HEIGHT - TOP - BOTTOM) / 2})">'
-               "requests at most this slow</text>")
+def _section(row: Row, sides: dict[str, Phase], stream: bool) -> str:
+    """One provider: its failures, its latency chart and (``stream``) its TTFT chart."""
+    name = html.escape(row.provider)
+    out = [f"<h2>{name}</h2>", errors_html(sides)]
+    latency = {side: phase.latencies_ms() for side, phase in sides.items()}
+    latency = {side: values for side, values in latency.items() if values}
+    if not latency:
+        out.append('<p class="note">No successful request to chart.</p>')
+        return "".join(out)
+    figures = [_figure(cdf_chart(latency, f"{row.provider}: latency distribution",
+                                 "latency (ms)"),
+                       html.escape(_caption(latency, "request", "took")))]
+    ttft = {side: phase.ttfts_ms() for side, phase in sides.items()} if stream else {}
+    ttft = {side: values for side, values in ttft.items() if values}
+    if ttft:
+        caption = html.escape(_caption(ttft, "first token", "came after"))
+        figures.append(_figure(cdf_chart(ttft, f"{row.provider}: time to first token",
+                                         "time to first token (ms)"),
+                               f"Time to first token. {caption} The raw side's first token "
+                               "is its first body bytes."))
+    out.append(f'<div class="charts">{"".join(figures)}</div>')
     return "".join(out)
 
 
-def log_ticks(low: float, high: float) -> list[float]:
-    """Ticks of 1, 2 and 5 x 10^k from the largest at or below ``low`` to the smallest at
-    or above ``high``; only powers of ten when that would make more than eight."""
-    low = max(low, 1e-6)
-    high = max(high, low)
-    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    candidates = [round(m * 10.0**e, 12) for e in range(first, last + 1) for m in (1, 2, 5)]
-    start = max(i for i, t in enumerate(candidates) if t <= low)
-    end = max(start + 1, min(i for i, t in enumerate(candidates) if t >= high))
-    ticks = candidates[start : end + 1]
-    if len(ticks) > 8:
-        ticks = [round(10.0**e, 12) for e in range(first, max(last, first + 1) + 1)]
-    return ticks
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
+
+
+def _caption(series: dict[str, list[float]], what: str, verb: str) -> str:
+    """What the chart shows; its "slowest" figure is the SDK's own maximum (the table's
+    ``max ms``), the raw side's given apart."""
+    counts = ", ".join(f"{LABELS.get(side, side)} {len(v)}" for side, v in series.items())
+    text = f"Successful requests charted: {counts}. Logarithmic x axis"
+    sdk, raw = series.get("sdk"), series.get("raw")
+    if sdk:
+        text += f"; the SDK's p50/p95/p99 are marked; the slowest SDK {what} {verb} " \
+                f"{sdk[-1]:.2f} ms"
+    else:
+        text += "; no successful SDK request"
+    if raw:
+        text += f" (raw: {raw[-1]:.2f} ms)"
+    return text + "."
+
+
+def errors_html(sides: dict[str, Phase]) -> str:
+    """Why requests failed, per side: ``"40 of 40 SDK requests failed"`` and every
+    reason with its count; empty when nothing failed."""
+    out = []
+    for side, phase in sides.items():
+        reasons = phase.error_reasons()
+        if not reasons:
+            continue
+        failed = sum(count for _, count in reasons)
+        items = "".join(f"<li>{count} × {html.escape(reason or 'unknown')}</li>"
+                        for reason, count in reasons[:MAX_REASONS])
+        if len(reasons) > MAX_REASONS:
+            rest = reasons[MAX_REASONS:]
+            items += (f"<li>{sum(c for _, c in rest)} × {len(rest)} other "
+                      "reasons</li>")
+        out.append(f'<div class="errors">{failed} of {len(phase.outcomes)} '
+                   f"{LABELS.get(side, side)} requests failed:<ul>{items}</ul></div>")
+    return "".join(out)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sarvanom_cli.bench import command as bench
 from sarvanom_cli.bench import run as _bench_run
-from sarvanom_cli.bench.html_report import log_ticks
+from sarvanom_cli.bench.svg import log_ticks
 from sarvanom_cli.bench.stats import Outcome, Phase, percentile
 
 FAST = ("-n", "6", "--warmup", "1")
@@ -136,6 +136,72 @@ def test_html_report_is_self_contained_with_an_inline_svg_chart_per_provider(
     assert "<h2>ollama_local</h2>" in page and "<h2>remote_gpu</h2>" in page
     assert "<polyline" in page and "p50" in page
     assert not re.search(r"<script|https?://|src=|href=|@import|url\(", page)
+
+
+def _sections(page: str) -> dict[str, str]:
+    """Each provider's part of the page, by its ``<h2>``."""
+    parts = re.split(r"<h2>(.*?)</h2>", page)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def _table_cells(page: str) -> dict[str, dict[str, str]]:
+    head = re.findall(r"<th>(.*?)</th>", page)
+    rows = re.findall(r"<tr><td>(.*?)</tr>", page)
+    out = {}
+    for row in rows:
+        cells = re.split(r"</td><td>", row.removesuffix("</td>"))
+        out[cells[0]] = dict(zip(head, cells, strict=True))
+    return out
+
+
+def test_d13_html_shows_why_a_provider_failed(emu: Any, tmp_path: Any) -> None:
+    """D13: a provider whose every request failed shows the reasons, not only "No
+    successful request to chart"."""
+    from sarvanom_sdk.testing import Fault
+
+    emu.inject("remote_gpu", Fault.http(503))
+    path = tmp_path / "report.html"
+    result = run_bench("-n", "6", "--warmup", "0", "--html", str(path))
+    assert result.exit_code == 1
+    section = _sections(path.read_text(encoding="utf-8"))["remote_gpu"]
+    assert "6 of 6 SDK requests failed" in section
+    reasons = re.findall(r"<li>(\d+) × ([^<]*)</li>", section)
+    assert sum(int(count) for count, _ in reasons) == 6
+    assert reasons and all("503" in r or "circuit open" in r for _, r in reasons), reasons
+    assert "errors" not in _sections(path.read_text(encoding="utf-8"))["ollama_local"]
+
+
+def test_d13_the_slowest_request_note_matches_the_tables_max(emu: Any, tmp_path: Any) -> None:
+    """D13: the caption's "slowest" figure is the SDK's max (it took the max over the SDK
+    and raw series before)."""
+    path = tmp_path / "report.html"
+    assert run_bench("-n", "30", "--warmup", "1", "--vs-raw", "--html",
+                     str(path)).exit_code == 0
+    page = path.read_text(encoding="utf-8")
+    table = _table_cells(page)
+    for provider, section in _sections(page).items():
+        slowest = re.search(r"the slowest SDK request took ([\d.]+) ms \(raw: ([\d.]+) ms\)",
+                            section)
+        assert slowest, section
+        assert slowest.group(1) == table[provider]["max ms"]
+
+
+def test_d13_stream_reports_chart_the_time_to_first_token(emu: Any, tmp_path: Any) -> None:
+    """D13: with --stream each provider also gets a TTFT chart, its SDK p50 marked."""
+    path = tmp_path / "report.html"
+    assert run_bench(*FAST, "--stream", "--vs-raw", "--html", str(path)).exit_code == 0
+    page = path.read_text(encoding="utf-8")
+    for provider, section in _sections(page).items():
+        assert f'aria-label="{provider}: time to first token"' in section
+        assert section.count("<polyline") == 4  # latency and TTFT, SDK and raw each
+        assert "the slowest SDK first token came after" in section
+
+
+def test_d13_table_headers_do_not_wrap(emu: Any, tmp_path: Any) -> None:
+    from sarvanom_cli.bench.html_report import _STYLE
+
+    assert re.search(r"th, td \{[^}]*white-space: nowrap", _STYLE)
+    assert ".scroll { overflow-x: auto; }" in _STYLE
 
 
 def test_html_escapes_what_it_shows(emu: Any, tmp_path: Any) -> None:

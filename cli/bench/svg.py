@@ -8,7 +8,8 @@
   slow (y) against ms on a logarithmic axis (x), so the body and the tail both stay
   readable; the SDK's p50/p95/p99 marked.
 
-Every text is HTML-escaped here; callers pass plain strings.
+Every text is HTML-escaped here; callers pass plain strings. Colours of texts are inline
+styles, since a page's ``svg text { fill: ... }`` rule would beat a ``fill`` attribute.
 """
 
 from __future__ import annotations
@@ -47,6 +48,105 @@ def _short(text: str, limit: int = NOTE_CHARS) -> str:
 def _svg(label: str, width: int, height: int, body: str) -> str:
     return (f'<svg role="img" aria-label="{_e(label)}" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">{body}</svg>')
+
+
+# -- the overview -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bar:
+    """One side of one provider: its p50 and p95 (None when nothing succeeded) and a note:
+    shown after the values, or in red in place of the bars when there are none."""
+
+    side: str  # "sdk" | "raw"
+    p50: float | None
+    p95: float | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BarGroup:
+    label: str
+    bars: tuple[Bar, ...]
+
+
+def bar_chart(groups: Sequence[BarGroup], label: str, axis: str = "latency (ms)",
+              unit: str = "ms") -> str:
+    """Horizontal p50-over-p95 bars per group, on one linear axis from 0 titled ``axis``;
+    values in ``unit``."""
+    sides = list(dict.fromkeys(bar.side for group in groups for bar in group.bars))
+    highest = max((bar.p95 or bar.p50 or 0.0 for g in groups for bar in g.bars), default=0.0)
+    ticks = linear_ticks(highest)
+    plot_w = BAR_WIDTH - BAR_LEFT - BAR_RIGHT
+
+    def px(value: float) -> float:
+        return BAR_LEFT + plot_w * value / ticks[-1]
+
+    parts = [_bar_legend(sides)]
+    y = BAR_TOP
+    for group in groups:
+        height = len(group.bars) * (BAR_H + BAR_GAP) - BAR_GAP
+        parts.append(f'<text x="4" y="{y + height / 2 + 4:.1f}" font-weight="600">'
+                     f"{_e(group.label)}</text>")
+        for bar in group.bars:
+            parts.append(_one_bar(bar, y, px, show_side=len(sides) > 1, unit=unit))
+            y += BAR_H + BAR_GAP
+        y += GROUP_GAP - BAR_GAP
+    bottom = y - GROUP_GAP + BAR_GAP + 6
+    for tick in ticks:
+        x = px(tick)
+        parts.insert(0, f'<line x1="{x:.1f}" y1="{BAR_TOP - 6}" x2="{x:.1f}" y2="{bottom}" '
+                        f'stroke="{GRID if tick == 0 else FAINT}"/>')
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
+                     f"{tick:g}</text>")
+    parts.append(f'<text x="{BAR_LEFT + plot_w / 2:.1f}" y="{bottom + 32}" '
+                 f'text-anchor="middle">{_e(axis)}</text>')
+    return _svg(label, BAR_WIDTH, bottom + BAR_BOTTOM, "".join(parts))
+
+
+def _bar_legend(sides: list[str]) -> str:
+    out, x = [], BAR_LEFT
+    for side in sides:
+        for shade, what in ((COLORS, "p50"), (LIGHT, "p95")):
+            name = f"{LABELS.get(side, side)} {what}"
+            out.append(f'<rect x="{x}" y="10" width="14" height="12" fill="{shade[side]}"/>'
+                       f'<text x="{x + 19}" y="20">{_e(name)}</text>')
+            x += 30 + 8 * len(name)
+    return "".join(out)
+
+
+def _one_bar(bar: Bar, y: float, px: Callable[[float], float], *, show_side: bool,
+             unit: str) -> str:
+    out = []
+    if show_side:
+        out.append(f'<text x="{BAR_LEFT - 8}" y="{y + 12}" text-anchor="end" '
+                   f'style="fill:#57606a">{LABELS.get(bar.side, bar.side)}</text>')
+    if bar.p50 is None:
+        out.append(f'<text x="{BAR_LEFT + 6}" y="{y + 12}" style="fill:{ERROR}">'
+                   f"<title>{_e(bar.note)}</title>{_e(_short(bar.note))}</text>")
+        return "".join(out)
+    p95 = bar.p95 if bar.p95 is not None else bar.p50
+    title = f"{LABELS.get(bar.side, bar.side)}: p50 {bar.p50:.2f} {unit}, p95 {p95:.2f} {unit}"
+    out.append(f'<rect x="{BAR_LEFT}" y="{y}" width="{px(p95) - BAR_LEFT:.1f}" '
+               f'height="{BAR_H}" fill="{LIGHT[bar.side]}"><title>{_e(title)}</title></rect>'
+               f'<rect x="{BAR_LEFT}" y="{y}" width="{px(bar.p50) - BAR_LEFT:.1f}" '
+               f'height="{BAR_H}" fill="{COLORS[bar.side]}"><title>{_e(title)}</title></rect>')
+    values = f"p50 {bar.p50:.2f} · p95 {p95:.2f}"
+    note = f' <tspan style="fill:{ERROR}">{_e(_short(bar.note, 28))}</tspan>' if bar.note else ""
+    out.append(f'<text x="{px(p95) + 6:.1f}" y="{y + 12}">{values}{note}</text>')
+    return "".join(out)
+
+
+def linear_ticks(highest: float) -> list[float]:
+    """0 up to the smallest 1/2/5 x 10^k step multiple at or above ``highest``, in at
+    most six ticks."""
+    if highest <= 0:
+        return [0.0, 1.0]
+    for exponent in range(math.floor(math.log10(highest)) - 1, 400):
+        for mantissa in (1, 2, 5):
+            step = mantissa * 10.0**exponent
+            count = math.ceil(highest / step - 1e-9)
+            if count <= 5:
+                return [round(i * step, 12) for i in range(count + 1)]
+    return [0.0, highest]  # pragma: no cover
 
 
 # -- one provider's distribution --------------------------------------------------------

@@ -132,16 +132,17 @@ def test_html_report_is_self_contained_with_an_inline_svg_chart_per_provider(
     result = run_bench(*FAST, "--vs-raw", "--html", str(path))
     assert result.exit_code == 0, result.stderr
     page = path.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3  # + the overview
     assert "<h2>ollama_local</h2>" in page and "<h2>remote_gpu</h2>" in page
     assert "<polyline" in page and "p50" in page
-    assert not re.search(r"<script|https?://|src=|href=|@import|url\(", page)
+    assert not NO_EXTERNAL.search(page)
 
 
 def _sections(page: str) -> dict[str, str]:
     """Each provider's part of the page, by its ``<h2>``."""
     parts = re.split(r"<h2>(.*?)</h2>", page)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
+    providers = _table_cells(page)
+    return {k: v for k, v in zip(parts[1::2], parts[2::2], strict=True) if k in providers}
 
 
 def _table_cells(page: str) -> dict[str, dict[str, str]]:
@@ -202,6 +203,100 @@ def test_d13_table_headers_do_not_wrap(emu: Any, tmp_path: Any) -> None:
 
     assert re.search(r"th, td \{[^}]*white-space: nowrap", _STYLE)
     assert ".scroll { overflow-x: auto; }" in _STYLE
+
+
+NO_EXTERNAL = re.compile(r"<script|<link|<img|<iframe|<object|https?://|src=|href=|@import|url\(",
+                         re.IGNORECASE)
+
+
+def test_issue17_html_opens_with_a_headline_and_an_overview_chart(emu: Any,
+                                                                   tmp_path: Any) -> None:
+    """Issue 17 item 4: a one-line headline, then p50/p95 bars per provider whose values
+    are the table's, before the table; a provider that never answered shows why there."""
+    from sarvanom_sdk.testing import Fault
+
+    emu.inject("remote_gpu", Fault.http(503))
+    path = tmp_path / "report.html"
+    assert run_bench("-n", "20", "--warmup", "1", "--vs-raw", "--html",
+                     str(path)).exit_code == 1
+    page = path.read_text(encoding="utf-8")
+    assert not NO_EXTERNAL.search(page)
+    headline = re.search(r'<p class="headline">(.*?)</p>', page)
+    assert headline and re.fullmatch(
+        r"The SDK (adds|is) [\d.]+ ms (faster )?at p50 (over|than) raw requests "
+        r"\(ollama_local: [\d.]+ vs [\d.]+ ms\)\.", headline.group(1)), headline
+    assert "never answered: remote_gpu" in page
+    overview = page.index('aria-label="p50 and p95 latency per provider"')
+    assert overview < page.index("<table>") < page.index("<h2>ollama_local</h2>")
+    chart = page[overview:page.index("</svg>", overview)]
+    row = _table_cells(page)["ollama_local"]
+    assert f"p50 {row['p50 ms']} · p95 {row['p95 ms']}" in chart
+    assert f"p50 {row['raw p50']} · " in chart
+    assert re.search(r"no answer: 20 of 20 failed \(\d+ × [^)]*(503|circuit open)", chart)
+    assert chart.count("<rect") >= 2 * 2 + 4  # ollama_local's SDK and raw bars, the legend
+
+
+def test_issue17_stream_adds_an_overview_of_the_time_to_first_token(emu: Any,
+                                                                    tmp_path: Any) -> None:
+    path = tmp_path / "report.html"
+    assert run_bench(*FAST, "--stream", "--html", str(path)).exit_code == 0
+    page = path.read_text(encoding="utf-8")
+    assert not NO_EXTERNAL.search(page)
+    ttft = page.index('aria-label="p50 and p95 time to first token per provider"')
+    assert ttft < page.index("<table>")
+    chart = page[ttft:page.index("</svg>", ttft)]
+    row = _table_cells(page)["remote_gpu"]
+    assert f"p50 {row['ttft ms']} · p95 " in chart
+    assert re.search(r'<p class="headline">Fastest at p50: \w+ \([\d.]+ ms\); slowest: \w+ '
+                     r'\([\d.]+ ms\)\.</p>', page)
+
+
+def test_issue17_headline_says_what_the_sdk_adds_over_raw() -> None:
+    from sarvanom_cli.bench.html_report import caveats, headline
+    from sarvanom_cli.bench.stats import Row, Stats
+
+    def stats(p50: float | None, errors: int = 0, ttft: float | None = None) -> Stats:
+        return Stats(10, errors, 1.0, p50, p50, p50, p50, p50, ttft_p50_ms=ttft)
+
+    rows = [Row("a", stats(1.30, ttft=0.5), stats(1.00, ttft=0.4)),
+            Row("b", stats(2.10), stats(2.00)),
+            Row("c", stats(0.90), stats(0.40))]
+    assert headline(rows, {"client": "async"}, vs_raw=True, stream=False) == (
+        "The SDK adds 0.30 ms at p50 over raw aiohttp (median of 3 providers, 0.10 to "
+        "0.50 ms).")
+    assert headline(rows[:1], {"client": "sync"}, vs_raw=True, stream=True) == (
+        "The SDK adds 0.30 ms at p50 over raw requests (a: 1.30 vs 1.00 ms) and 0.10 ms to "
+        "the first token.")
+    faster = [Row("a", stats(0.9), stats(1.0))]
+    assert headline(faster, {"client": "sync"}, vs_raw=True, stream=False).startswith(
+        "The SDK is 0.10 ms faster at p50 than raw requests")
+    failing = [Row("a", stats(1.0)), Row("b", stats(None, errors=10))]
+    assert headline(failing, {}, vs_raw=False, stream=False) == "a: p50 1.00 ms, p95 1.00 ms."
+    assert caveats(failing, {"interrupted": True}) == (
+        "Interrupted: partial results. 10 of 20 SDK requests failed; never answered: b.")
+    assert caveats(rows, {}) == ""
+
+
+@pytest.mark.parametrize(
+    ("highest", "ticks"),
+    [(0.9, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), (1.92, [0.0, 0.5, 1.0, 1.5, 2.0]),
+     (250.0, [0.0, 50.0, 100.0, 150.0, 200.0, 250.0]), (260.0, [0.0, 100.0, 200.0, 300.0]), (0.0, [0.0, 1.0]), (5.0, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])],
+)
+def test_linear_ticks_start_at_zero_in_1_2_5_steps(highest: float, ticks: list[float]) -> None:
+    from sarvanom_cli.bench.svg import linear_ticks
+
+    assert linear_ticks(highest) == ticks
+
+
+def test_svg_text_colours_survive_the_pages_stylesheet() -> None:
+    """A ``fill`` attribute loses to the page's ``svg text { fill }`` rule: red notes must
+    be inline styles (they rendered black in Chromium)."""
+    from sarvanom_cli.bench.svg import Bar, BarGroup, bar_chart
+
+    svg = bar_chart([BarGroup("p", (Bar("sdk", None, None, "no answer: 3 of 3 failed"),
+                                    Bar("raw", 1.0, 2.0, "1 error")))], "x")
+    assert 'style="fill:#cf222e">' in svg and "no answer: 3 of 3 failed" in svg
+    assert not re.search(r"<text[^>]* fill=", svg)
 
 
 def test_html_escapes_what_it_shows(emu: Any, tmp_path: Any) -> None:

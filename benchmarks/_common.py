@@ -11,6 +11,7 @@ and no orphan keeps a port or an inherited pipe.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gc
 import os
@@ -225,6 +226,33 @@ def interleaved_us(batches: dict[str, Callable[[], float]], repeat: int = 9
     return {name: min(values) for name, values in rounds.items()}
 
 
+def script_parser(doc: str | None, *, quick: bool = False) -> argparse.ArgumentParser:
+    """The argument parser every benchmark script starts from (D15): the script's
+    docstring's first paragraph is the description and the rest the epilog, so ``--help``
+    explains the script and exits; an unknown option (``--quik``) is an error, not a full
+    run. ``quick`` adds ``--quick`` (a smoke run)."""
+    summary, _, rest = (doc or "").strip().partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=summary, epilog=rest or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if quick:
+        parser.add_argument("--quick", action="store_true",
+                            help="fewer requests: a smoke run whose figures are noisier")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def run_script(main: Callable[[], object]) -> None:
     """Run a script's ``main`` with SIGTERM and SIGHUP raising like Ctrl-C, so every
     ``finally`` (child servers included) runs; stopped that way, say so on stderr and exit
@@ -237,7 +265,9 @@ def run_script(main: Callable[[], object]) -> None:
             sys.exit(exit_status(stop))
 
 
-def main_for(run: Callable[[bool], list[Figure]]) -> None:
-    """``python benchmarks/<script>.py [--quick]``: run and print one script's figures."""
-    quick = "--quick" in sys.argv[1:]
-    run_script(lambda: print(render(run(quick))))
+def main_for(run: Callable[[bool], list[Figure]], argv: list[str] | None = None) -> None:
+    """``python benchmarks/<script>.py [--quick]``: parse the arguments (``--help`` is the
+    script's docstring), run and print one script's figures."""
+    doc = sys.modules[run.__module__].__doc__
+    args = script_parser(doc, quick=True).parse_args(argv)
+    run_script(lambda: print(render(run(args.quick))))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 
 from _common import Figure, ServerURL, emulator_server, loopback_server, main_for, settings
 from _pairs import TIMEOUT, Side, alternate, ollama_call, paired_ratio
@@ -101,4 +100,4 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    sys.exit(main_for(run))
+    main_for(run)

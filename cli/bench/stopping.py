@@ -13,9 +13,11 @@ Used by ``sarvanom-bench`` and by the scripts in ``benchmarks/`` (through ``_com
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -51,9 +53,12 @@ def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread.
 
     Only the first signal raises: the clean-up it starts (bounded waits, see
-    :func:`stop_child`) is not cut short by a second one. The previous handlers are put
-    back on the way out. Outside the main thread (where Python cannot set handlers) this
-    does nothing.
+    :func:`stop_child`) is not cut short by a second one. Python runs a handler wherever
+    the main thread happens to be, which may be a finalizer (``__del__``, a GC callback)
+    where an exception is printed and dropped; a :class:`Stopped` dropped that way is
+    delivered again (``sys.unraisablehook`` -> ``_thread.interrupt_main`` from a timer), so a
+    single SIGTERM is never lost. The previous handlers and hook are put back on the way
+    out. Outside the main thread (where Python cannot set handlers) this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -66,7 +71,21 @@ def stop_on_signals() -> Iterator[None]:
             raised = True
             raise Stopped(signum)
 
+    previous_hook = sys.unraisablehook
+
+    def redeliver(unraisable: Any) -> None:
+        nonlocal raised
+        if isinstance(unraisable.exc_value, Stopped):
+            raised = False  # from another thread: tripped here, it would raise in the hook
+            again = threading.Timer(0.01, _thread.interrupt_main,
+                                    (unraisable.exc_value.signum,))
+            again.daemon = True
+            again.start()
+        else:
+            previous_hook(unraisable)
+
     previous: dict[int, Any] = {}
+    sys.unraisablehook = redeliver
     try:
         for sig in STOP_SIGNALS:
             previous[sig] = signal.signal(sig, handler)
@@ -74,6 +93,7 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        sys.unraisablehook = previous_hook
 
 
 def stop_child(child: subprocess.Popen[Any], grace: float = GRACE) -> None:

@@ -34,7 +34,8 @@ _STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
        color: #1b1f24; padding: 0 1em; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; }
-.headline { font-size: 1.15em; font-weight: 600; margin: 0.4em 0; } h2 { font-size: 1.15em; margin-top: 2em; }
+.headline { font-size: 1.15em; font-weight: 600; margin: 0.4em 0; }
+h2 { font-size: 1.15em; margin-top: 2em; }
 h3 { font-size: 1em; margin: 1.2em 0 0.2em; font-weight: 600; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums;
@@ -92,20 +93,21 @@ def headline(rows: Sequence[Row], meta: dict[str, Any], *, vs_raw: bool, stream:
     median over the providers measured on both sides); otherwise the fastest and slowest
     provider at p50. Failures and an interruption are :func:`caveats`, on the next line."""
     library = "requests" if meta.get("client") == "sync" else "aiohttp"
-    both = [r for r in rows if r.raw and r.sdk.p50_ms is not None and r.raw.p50_ms is not None]
+    both = [(r.provider, r.sdk.p50_ms, r.raw.p50_ms) for r in rows
+            if r.raw and r.sdk.p50_ms is not None and r.raw.p50_ms is not None]
     answered = [r for r in rows if r.sdk.p50_ms is not None]
     if vs_raw and both:
-        added = [r.sdk.p50_ms - r.raw.p50_ms for r in both]  # type: ignore[operator,union-attr]
+        added = [sdk - raw for _, sdk, raw in both]
         text = _adds(statistics.median(added), f"at p50 over raw {library}")
         if len(both) == 1:
-            row = both[0]
-            text += (f" ({row.provider}: {row.sdk.p50_ms:.2f} vs "
-                     f"{row.raw.p50_ms:.2f} ms)")  # type: ignore[union-attr]
+            provider, sdk, raw = both[0]
+            text += f" ({provider}: {sdk:.2f} vs {raw:.2f} ms)"
         else:
             text += (f" (median of {len(both)} providers, {min(added):.2f} to "
                      f"{max(added):.2f} ms)")
-        ttft = [r.sdk.ttft_p50_ms - r.raw.ttft_p50_ms for r in both  # type: ignore[union-attr]
-                if r.sdk.ttft_p50_ms is not None and r.raw.ttft_p50_ms is not None]  # type: ignore[union-attr]
+        ttft = [r.sdk.ttft_p50_ms - r.raw.ttft_p50_ms for r in rows
+                if r.raw and r.sdk.p50_ms is not None and r.raw.p50_ms is not None
+                and r.sdk.ttft_p50_ms is not None and r.raw.ttft_p50_ms is not None]
         if stream and ttft:
             text += f" and {statistics.median(ttft):.2f} ms to the first token"
         text += "."

@@ -91,8 +91,8 @@ def stop_on_signals() -> Iterator[None]:
             previous[sig] = signal.signal(sig, handler)
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        for number, old in previous.items():
+            signal.signal(number, old)
         sys.unraisablehook = previous_hook
 
 

@@ -280,7 +280,8 @@ def test_issue17_headline_says_what_the_sdk_adds_over_raw() -> None:
 @pytest.mark.parametrize(
     ("highest", "ticks"),
     [(0.9, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), (1.92, [0.0, 0.5, 1.0, 1.5, 2.0]),
-     (250.0, [0.0, 50.0, 100.0, 150.0, 200.0, 250.0]), (260.0, [0.0, 100.0, 200.0, 300.0]), (0.0, [0.0, 1.0]), (5.0, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])],
+     (250.0, [0.0, 50.0, 100.0, 150.0, 200.0, 250.0]), (260.0, [0.0, 100.0, 200.0, 300.0]),
+     (0.0, [0.0, 1.0]), (5.0, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])],
 )
 def test_linear_ticks_start_at_zero_in_1_2_5_steps(highest: float, ticks: list[float]) -> None:
     from sarvanom_cli.bench.svg import linear_ticks

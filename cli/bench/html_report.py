@@ -50,6 +50,9 @@ dt { color: #57606a; } dd { margin: 0; }
 .errors { color: #cf222e; margin: 0.3em 0; }
 .errors ul { margin: 0.2em 0; padding-left: 1.4em; }
 .errors li { overflow-wrap: anywhere; }
+.providers.two { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr));
+                 gap: 0 24px; }
+.providers section { min-width: 0; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px 24px; }
 figure { margin: 0; max-width: 520px; }
 figcaption { color: #57606a; font-size: 0.9em; }
@@ -81,7 +84,10 @@ def render(
         _table(rows, stream, vs_raw),
         '<p class="note">Latencies in ms. p50 x = SDK p50 / raw p50; req/s x = SDK '
         "throughput / raw throughput; ttft = time to first token.</p>",
+        # one chart per provider (no --stream): two providers to a row
+        f'<div class="{"providers" if stream else "providers two"}">',
         *(_section(row, phases.get(row.provider, {}), stream) for row in rows),
+        "</div>",
         f"<h2>Settings</h2><dl>{settings}</dl></body></html>\n",
     ]
     return "".join(parts)
@@ -213,11 +219,11 @@ def _table(rows: Sequence[Row], stream: bool, vs_raw: bool) -> str:
 def _section(row: Row, sides: dict[str, Phase], stream: bool) -> str:
     """One provider: its failures, its latency chart and (``stream``) its TTFT chart."""
     name = html.escape(row.provider)
-    out = [f"<h2>{name}</h2>", errors_html(sides)]
+    out = [f"<section><h2>{name}</h2>", errors_html(sides)]
     latency = {side: phase.latencies_ms() for side, phase in sides.items()}
     latency = {side: values for side, values in latency.items() if values}
     if not latency:
-        out.append('<p class="note">No successful request to chart.</p>')
+        out.append('<p class="note">No successful request to chart.</p></section>')
         return "".join(out)
     figures = [_figure(cdf_chart(latency, f"{row.provider}: latency distribution",
                                  "latency (ms)"),
@@ -230,7 +236,7 @@ def _section(row: Row, sides: dict[str, Phase], stream: bool) -> str:
                                          "time to first token (ms)"),
                                f"Time to first token. {caption} The raw side's first token "
                                "is its first body bytes."))
-    out.append(f'<div class="charts">{"".join(figures)}</div>')
+    out.append(f'<div class="charts">{"".join(figures)}</div></section>')
     return "".join(out)
 
 

@@ -3,10 +3,15 @@
 Every figure is measured against a baseline in the same run and printed with its target.
 Settings are built directly (``Settings(...)``), never from the environment, so a shell
 with real keys cannot send anything anywhere: every URL here is 127.0.0.1.
+
+Every script runs its body through :func:`run_script`: SIGTERM and SIGHUP then unwind like
+Ctrl-C (``sarvanom_cli.bench.stopping``), so the ``finally`` that stops a child server runs
+and no orphan keeps a port or an inherited pipe.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gc
 import os
@@ -44,6 +49,13 @@ def ensure_importable() -> None:
 
 
 ensure_importable()
+
+from sarvanom_cli.bench.stopping import (  # noqa: E402
+    exit_status,
+    signal_name,
+    stop_child,
+    stop_on_signals,
+)
 
 
 def child_env() -> dict[str, str]:
@@ -103,8 +115,7 @@ def _child(command: list[str], ready: str) -> Iterator[tuple[str, int]]:
             raise RuntimeError(f"{command[1]} did not start")
         yield line.strip(), child.pid
     finally:
-        child.terminate()
-        child.wait(10)
+        stop_child(child, grace=10.0)
 
 
 @contextlib.contextmanager
@@ -215,7 +226,48 @@ def interleaved_us(batches: dict[str, Callable[[], float]], repeat: int = 9
     return {name: min(values) for name, values in rounds.items()}
 
 
-def main_for(run: Callable[[bool], list[Figure]]) -> None:
-    """``python benchmarks/<script>.py [--quick]``: run and print one script's figures."""
-    quick = "--quick" in sys.argv[1:]
-    print(render(run(quick)))
+def script_parser(doc: str | None, *, quick: bool = False) -> argparse.ArgumentParser:
+    """The argument parser every benchmark script starts from (D15): the script's
+    docstring's first paragraph is the description and the rest the epilog, so ``--help``
+    explains the script and exits; an unknown option (``--quik``) is an error, not a full
+    run. ``quick`` adds ``--quick`` (a smoke run)."""
+    summary, _, rest = (doc or "").strip().partition("\n\n")
+    parser = argparse.ArgumentParser(
+        description=summary, epilog=rest or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if quick:
+        parser.add_argument("--quick", action="store_true",
+                            help="fewer requests: a smoke run whose figures are noisier")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run a script's ``main`` with SIGTERM and SIGHUP raising like Ctrl-C, so every
+    ``finally`` (child servers included) runs; stopped that way, say so on stderr and exit
+    128 + the signal (130 for Ctrl-C, 143 for SIGTERM)."""
+    with stop_on_signals():
+        try:
+            main()
+        except KeyboardInterrupt as stop:
+            print(f"interrupted ({signal_name(stop)})", file=sys.stderr)
+            sys.exit(exit_status(stop))
+
+
+def main_for(run: Callable[[bool], list[Figure]], argv: list[str] | None = None) -> None:
+    """``python benchmarks/<script>.py [--quick]``: parse the arguments (``--help`` is the
+    script's docstring), run and print one script's figures."""
+    doc = sys.modules[run.__module__].__doc__
+    args = script_parser(doc, quick=True).parse_args(argv)
+    run_script(lambda: print(render(run(args.quick))))

@@ -3,7 +3,7 @@
 The raw side sends exactly the SDK's bytes (the ``HttpCall`` from the SDK adapter's
 ``build()``) and, for whole replies, parses the JSON as hand-written code would; a raw
 stream's first chunk is the time to its first body bytes. The request loops are
-``sarvanom-bench``'s own (``sarvanom_cli._bench_calls`` / ``_bench_drive``), so both sides
+``sarvanom-bench``'s own (``sarvanom_cli.bench.calls`` / ``.drive``), so both sides
 carry the same measuring cost. Rounds alternate raw then SDK so drift on a shared machine
 hits both alike.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import _common  # noqa: F401  (makes sarvanom_cli importable from a checkout)
-from sarvanom_cli import _bench_calls as calls
-from sarvanom_cli._bench_drive import drive_async, drive_sync
-from sarvanom_cli._bench_stats import Phase
+from sarvanom_cli.bench import calls
+from sarvanom_cli.bench.drive import drive_async, drive_sync
+from sarvanom_cli.bench.stats import Phase
 
 from sarvanom_sdk import AsyncSarvanClient, LLMRequest, ProviderName, SarvanClient
 from sarvanom_sdk.providers import adapter_for

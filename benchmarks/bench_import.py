@@ -102,4 +102,4 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    sys.exit(main_for(run))
+    main_for(run)

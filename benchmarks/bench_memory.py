@@ -19,6 +19,7 @@ Run: ``python benchmarks/bench_memory.py [--quick]``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import json
@@ -28,7 +29,15 @@ import sys
 import tracemalloc
 from typing import Any
 
-from _common import Figure, child_env, loopback_server, main_for, settings
+from _common import (
+    Figure,
+    child_env,
+    loopback_server,
+    render,
+    run_script,
+    script_parser,
+    settings,
+)
 
 IN_FLIGHT = 10_000
 DELAY = 0.2
@@ -47,7 +56,7 @@ def _rss_bytes() -> int:
 async def burst(side: str, root: str, count: int) -> dict[str, Any]:
     """Run in the child: ``count`` requests at once; memory figures as a dict."""
     from _pairs import OPTIONS, ollama_call
-    from sarvanom_cli import _bench_calls as calls
+    from sarvanom_cli.bench import calls
 
     config = settings(ollama_base_url=root, max_concurrency=f"ollama_local={count}",
                       attempt_timeout=LIMIT, total_timeout=LIMIT, connect_timeout=LIMIT)
@@ -101,9 +110,17 @@ def run(quick: bool = False) -> list[Figure]:
     )]
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        side, root, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        print(json.dumps(asyncio.run(burst(side, root, count))))
+def main() -> None:
+    parser = script_parser(__doc__, quick=True)
+    parser.add_argument("--child", nargs=3, metavar=("SIDE", "ROOT", "COUNT"),
+                        help=argparse.SUPPRESS)  # one side, in the fresh interpreter
+    args = parser.parse_args()
+    if args.child:
+        side, root, count = args.child
+        print(json.dumps(asyncio.run(burst(side, root, int(count)))))
     else:
-        sys.exit(main_for(run))
+        run_script(lambda: print(render(run(args.quick))))
+
+
+if __name__ == "__main__":
+    main()

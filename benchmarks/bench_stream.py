@@ -16,7 +16,6 @@ Run: ``python benchmarks/bench_stream.py [--quick]``.
 from __future__ import annotations
 
 import asyncio
-import sys
 
 from _common import Figure, loopback_server, main_for, settings
 from _pairs import alternate
@@ -40,4 +39,4 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    sys.exit(main_for(run))
+    main_for(run)

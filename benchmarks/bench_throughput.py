@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 
 from _common import Figure, ServerURL, emulator_server, loopback_server, main_for, settings
 from _pairs import TIMEOUT, Side, alternate, ollama_call, paired_ratio
-from sarvanom_cli import _bench_calls as calls
-from sarvanom_cli._bench_drive import drive_async
-from sarvanom_cli._bench_stats import Phase
+from sarvanom_cli.bench import calls
+from sarvanom_cli.bench.drive import drive_async
+from sarvanom_cli.bench.stats import Phase
 
 
 def figure(name: str, sides: dict[str, Side], note: str) -> Figure:
@@ -101,4 +100,4 @@ def run(quick: bool = False) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    sys.exit(main_for(run))
+    main_for(run)

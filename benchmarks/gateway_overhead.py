@@ -14,7 +14,6 @@ Target: under 1 ms added at p50.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
@@ -28,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import aiohttp
+from _common import positive_int, run_script, script_parser
 
 from sarvanom_sdk import AsyncSarvanClient, LLMRequest, Settings
 from sarvanom_sdk.testing import ProviderEmulator
@@ -162,8 +162,10 @@ async def main(requests: int, warmup: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser = script_parser(__doc__)
+    parser.add_argument("--requests", type=positive_int, default=2000,
+                        help="measured requests per path (default 2000)")
+    parser.add_argument("--warmup", type=positive_int, default=200,
+                        help="unmeasured requests per path first (default 200)")
     options = parser.parse_args()
-    asyncio.run(main(options.requests, options.warmup))
+    run_script(lambda: asyncio.run(main(options.requests, options.warmup)))

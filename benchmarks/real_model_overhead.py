@@ -44,7 +44,6 @@ Only loopback is contacted; proxy variables are ignored for this process.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -63,6 +62,7 @@ for path in (ROOT, ROOT / "tests" / "real_model"):
         sys.path.insert(0, str(path))
 
 import aiohttp  # noqa: E402
+from _common import run_script, script_parser  # noqa: E402
 import llama_server  # noqa: E402  (stdlib-only helper of the real-model tests)
 import requests  # noqa: E402
 
@@ -428,8 +428,7 @@ def run(base: str, requests_n: int, warmup: int) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="SDK vs raw HTTP latency against a real llama-server on 127.0.0.1.")
+    parser = script_parser(__doc__)
     parser.add_argument("--requests", type=int, default=30,
                         help="measured pairs (SDK + raw) per row (default 30)")
     parser.add_argument("--warmup", type=int, default=3,
@@ -461,4 +460,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(lambda: sys.exit(main()))

@@ -41,7 +41,6 @@ Only loopback is contacted; settings are passed explicitly (no ``.env``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
@@ -62,6 +61,7 @@ for path in (ROOT, ROOT / "tests" / "redis"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from _common import run_script, script_parser  # noqa: E402
 from redis_server import RedisServer, RedisServerError  # noqa: E402  (tests/redis helper)
 
 from sarvanom_sdk import AsyncSarvanClient, SarvanClient  # noqa: E402
@@ -304,7 +304,7 @@ def cache_levels(urls: tuple[str, str], redis_url: str, n: int) -> tuple[float, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--requests", type=int, default=100, help="requests per block")
     parser.add_argument("--rounds", type=int, default=12, help="blocks per side")
     parser.add_argument("--warmup", type=int, default=50)
@@ -331,4 +331,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -29,7 +29,6 @@ Only loopback is contacted.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "tests"):
     sys.path.insert(0, str(path))
 
+from _common import run_script, script_parser  # noqa: E402
 from routing.helpers import (  # noqa: E402
     KINDS,
     STUB,
@@ -174,7 +174,7 @@ SCENARIOS: list[Callable[[str, int], list[Row]]] = [hedging, endpoints, overflow
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--requests", type=int, default=200, help="sequential requests per row (hedging, endpoints)"
     )
@@ -196,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

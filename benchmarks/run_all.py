@@ -11,7 +11,6 @@ is a smoke run of well under a minute whose figures are noisier).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ import bench_memory
 import bench_overhead
 import bench_stream
 import bench_throughput
-from _common import Figure, render
+from _common import Figure, render, run_script, script_parser
 
 SUITES = (
     ("overhead", bench_overhead.run),
@@ -36,8 +35,7 @@ SUITES = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser = script_parser(__doc__, quick=True)
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     args = parser.parse_args()
     figures: list[Figure] = []
@@ -63,4 +61,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

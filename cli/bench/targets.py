@@ -22,7 +22,8 @@ from typing import Any
 
 import click
 
-from .emulate import EMULATOR_KEYS
+from ..emulate import EMULATOR_KEYS
+from .stopping import stop_child
 
 _URL_LINE = re.compile(r"^\s+(\w+)\s+(http://\S+)$")
 _READY = "Ctrl-C to stop."
@@ -154,7 +155,8 @@ def emulator_process(latency: float = 0.0) -> Iterator[dict[str, str]]:
     """Run ``sarvanom emulate`` in a child process; yield its base URL per provider.
 
     The child gets its own session, so a Ctrl-C meant for the benchmark does not kill the
-    server mid-run; it is terminated when the block ends.
+    server mid-run; it is terminated when the block ends -- also on SIGTERM or SIGHUP
+    within :func:`~.stopping.stop_on_signals`, which makes them unwind like Ctrl-C.
     """
     command = [sys.executable, "-m", "sarvanom_cli.main", "emulate", "--port", "0",
                "--latency", str(latency)]
@@ -165,12 +167,7 @@ def emulator_process(latency: float = 0.0) -> Iterator[dict[str, str]]:
     try:
         yield _read_banner(child)
     finally:
-        child.terminate()
-        try:
-            child.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.communicate()
+        stop_child(child)
 
 
 def _read_banner(child: subprocess.Popen[str]) -> dict[str, str]:

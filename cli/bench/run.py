@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _bench_calls as calls
-from ._bench_drive import Progress, drive_async, drive_sync
-from ._bench_stats import Outcome, Phase, Row
+from . import calls
+from .drive import Progress, drive_async, drive_sync
+from .stats import Outcome, Phase, Row
 
 #: With ``--vs-raw`` each side runs in this many blocks, alternating SDK and raw.
 BLOCKS = 5
@@ -63,11 +63,12 @@ class Result:
         outcome into it."""
         phase = self.phases.setdefault(provider, {}).setdefault(side, Phase())
         phase.begin()
+        progress.start(provider, side)
         add, advance = phase.add, progress.advance
 
         def record(outcome: Outcome) -> None:
             add(outcome)
-            advance()
+            advance(outcome.ok)
 
         return record
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._bench_stats import Row
+from .stats import Row
 
 Getter = Callable[[Row], Any]
 

@@ -60,6 +60,14 @@ class Phase:
         """Successful requests' latencies in ms, sorted."""
         return sorted(o.latency * 1000.0 for o in self.outcomes if o.ok)
 
+    def ttfts_ms(self) -> list[float]:
+        """Successful streamed requests' times to first token in ms, sorted."""
+        return sorted(o.ttft * 1000.0 for o in self.outcomes if o.ok and o.ttft is not None)
+
+    def error_reasons(self) -> list[tuple[str, int]]:
+        """Every failure reason with its count, most frequent first."""
+        return Counter(o.reason for o in self.outcomes if not o.ok).most_common()
+
     def summary(self) -> Stats:
         return Stats.of(self)
 
@@ -99,9 +107,7 @@ class Stats:
         ok = phase.latencies_ms()
         errors = len(phase.outcomes) - len(ok)
         elapsed = phase.elapsed
-        ttfts = [o.ttft * 1000.0 for o in phase.outcomes if o.ok and o.ttft is not None]
         rates = [o.tokens_per_s for o in phase.outcomes if o.ok and o.tokens_per_s is not None]
-        reasons = Counter(o.reason for o in phase.outcomes if not o.ok)
         return cls(
             requests=len(phase.outcomes),
             errors=errors,
@@ -111,9 +117,9 @@ class Stats:
             p95_ms=percentile(ok, 95),
             p99_ms=percentile(ok, 99),
             max_ms=ok[-1] if ok else None,
-            ttft_p50_ms=_median(ttfts),
+            ttft_p50_ms=percentile(phase.ttfts_ms(), 50),
             tokens_per_s=_median(rates),
-            error_reasons=tuple(reasons.most_common(3)),
+            error_reasons=tuple(phase.error_reasons()[:3]),
         )
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._bench_stats import Outcome
+from .stats import Outcome
 
 SyncCall = Callable[[], Outcome]
 AsyncCall = Callable[[], Awaitable[Outcome]]

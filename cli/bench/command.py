@@ -3,8 +3,9 @@ side by side with the same requests sent raw.
 
 Each provider is measured by pinning it (``provider=``) with ``cache=False``, so every
 request reaches the provider. The report goes to stdout (``--format``), progress and notes
-to stderr. Ctrl-C stops the run and prints what was measured so far (exit 130). Exit 1 when
-a provider never answered successfully.
+to stderr. Ctrl-C stops the run and prints what was measured so far (exit 130); so do
+SIGTERM (exit 143) and SIGHUP (exit 129), and in every case the emulator child process is
+stopped too. Exit 1 when a provider never answered successfully.
 
 The module imports only click at load time; the SDK, requests and aiohttp are imported
 when a run starts.
@@ -21,16 +22,17 @@ from typing import Any
 
 import click
 
-from ._bench_drive import Progress
-from ._bench_run import Plan, Result, run_async, run_sync
-from ._bench_targets import (
+from .drive import Progress
+from .run import Plan, Result, run_async, run_sync
+from .stopping import exit_status, signal_name, stop_on_signals
+from .targets import (
     emulator_process,
     emulator_settings,
     load_settings,
     select_providers,
     warn_about_bulkheads,
 )
-from .main import OneLineCommand
+from ..main import OneLineCommand
 
 DEFAULT_PROMPT = "Say hello in one short sentence."
 EXIT_INTERRUPTED = 130
@@ -89,16 +91,38 @@ def bench(
     """
     if not prompt.strip():
         raise click.BadParameter("must not be empty", param_hint="--prompt")
+    if html_path is not None:
+        check_writable(html_path)
     plan = Plan((), requests_, concurrency, warmup, client, stream_, vs_raw,
                 {"prompt": prompt, "max_tokens": max_tokens})
     output = Output(fmt, html_path, "built-in emulator" if emulator else "configured providers")
     settings = load_settings()
-    if emulator:
-        with emulator_process() as urls:
-            _bench(emulator_settings(settings, urls), plan, output, providers, accept_paid,
-                   free_of_charge=True)
-    else:
-        _bench(settings, plan, output, providers, accept_paid, free_of_charge=False)
+    with stop_on_signals():
+        try:
+            if emulator:
+                with emulator_process() as urls:
+                    _bench(emulator_settings(settings, urls), plan, output, providers,
+                           accept_paid, free_of_charge=True)
+            else:
+                _bench(settings, plan, output, providers, accept_paid, free_of_charge=False)
+        except KeyboardInterrupt as stop:  # outside the measuring (e.g. the emulator starting)
+            click.echo(f"interrupted ({signal_name(stop)})", err=True)
+            sys.exit(exit_status(stop))
+
+
+def check_writable(path: Path) -> None:
+    """Raise a one-line usage error now if ``path`` cannot be written, so a long run's
+    report is not lost at the end (D4). A file created by the check is removed again."""
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise click.BadParameter(f"cannot write {str(path)!r}: {reason}",
+                                 param_hint="--html") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -132,6 +156,7 @@ def _bench(
     warn_about_bulkheads(settings, names, plan.concurrency)
     result = Result()
     progress = Progress(plan.total, "sarvanom-bench")
+    status = 0
     try:
         if plan.client == "async":
             import asyncio
@@ -139,17 +164,18 @@ def _bench(
             asyncio.run(run_async(settings, plan, result, progress))
         else:
             run_sync(settings, plan, result, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         result.interrupted = True
+        status = exit_status(stop)
     finally:
         progress.close()
-    _report(result, plan, output)
+    _report(result, plan, output, status)
 
 
-def _report(result: Result, plan: Plan, output: Output) -> None:
-    """Print the report, write the HTML file, and exit 130 if interrupted, 1 if a provider
-    never answered."""
-    from . import _bench_report as report
+def _report(result: Result, plan: Plan, output: Output, status: int = 0) -> None:
+    """Print the report, write the HTML file, and exit with ``status`` if interrupted
+    (128 + the signal: 130 for Ctrl-C), 1 if a provider never answered."""
+    from . import report
 
     rows = result.rows()
     meta = _meta(plan, output, result)
@@ -160,15 +186,20 @@ def _report(result: Result, plan: Plan, output: Output) -> None:
     else:
         click.echo(report.table(rows, stream=plan.stream, vs_raw=plan.vs_raw))
     if output.html_path is not None:
-        from ._bench_html import render
+        from .html_report import render
 
         page = render(rows, result.phases, meta, stream=plan.stream, vs_raw=plan.vs_raw)
-        output.html_path.write_text(page, encoding="utf-8")
+        try:
+            output.html_path.write_text(page, encoding="utf-8")
+        except OSError as error:  # checked before the run; the disk may have filled since
+            click.echo(f"Error: cannot write {str(output.html_path)!r}: "
+                       f"{error.strerror or type(error).__name__}", err=True)
+            sys.exit(1)
         click.echo(f"HTML report written to {output.html_path}", err=True)
     if result.interrupted:
         click.echo(f"interrupted: partial results ({result.measured()} of {plan.total} "
                    "measured requests)", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(status or EXIT_INTERRUPTED)
     if any(row.sdk.errors == row.sdk.requests for row in rows):
         sys.exit(1)
 

@@ -106,10 +106,25 @@ def _messages_from(value: Iterable[Any]) -> tuple[Message, ...]:
             )
         if not isinstance(content, str) or not content.strip():
             raise InvalidRequestError(f"{where}.content", "must be a non-empty string")
+        _encodable(f"{where}.content", content)
         out.append(Message(role, content))
     if not out:
         raise InvalidRequestError("messages", "must contain at least one message")
     return tuple(out)
+
+
+def _encodable(field_name: str, text: str) -> None:
+    """Refuse a lone UTF-16 surrogate (F12): valid in JSON and in a Python str, it cannot
+    be sent to any provider (``UnicodeEncodeError``); clients that cut an emoji in half
+    send one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            field_name,
+            f"holds a lone UTF-16 surrogate at character {exc.start} (half of a character "
+            "split in two); send whole characters",
+        ) from None
 
 
 def new_trace_id() -> str:
@@ -150,12 +165,15 @@ class LLMRequest:
         if self.prompt is not None:
             if not isinstance(self.prompt, str) or not self.prompt.strip():
                 raise InvalidRequestError("prompt", "must be a non-empty string")
+            _encodable("prompt", self.prompt)
         else:
             if isinstance(self.messages, (str, bytes)):
                 raise InvalidRequestError("messages", "must be a list of messages, not a string")
             set_(self, "messages", _messages_from(self.messages or ()))
-        if self.system is not None and not isinstance(self.system, str):
-            raise InvalidRequestError("system", "must be a string")
+        if self.system is not None:
+            if not isinstance(self.system, str):
+                raise InvalidRequestError("system", "must be a string")
+            _encodable("system", self.system)
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
             raise InvalidRequestError("max_tokens", f"must be an integer 1..{MAX_TOKENS_CAP}")
         if not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
@@ -173,6 +191,7 @@ class LLMRequest:
         if self.model is not None:
             if not isinstance(self.model, str) or not self.model.strip():
                 raise InvalidRequestError("model", "must be a non-empty string")
+            _encodable("model", self.model)
             if self.provider is None:
                 raise InvalidRequestError(
                     "model",

@@ -53,9 +53,17 @@ def price_of(model: str) -> tuple[float, float]:
     return UNKNOWN_PAID_PRICE
 
 
+#: The most tokens one count is believed to hold (the adapters clamp to the same bound).
+_MAX_TOKENS = 10**9
+
+
 def cost_usd(model: str, usage: Usage) -> float:
+    """USD for ``usage``; never negative and always finite (F15): counts are clamped to
+    ``0..10**9`` here too, whoever built the Usage."""
     per_in, per_out = price_of(model)
-    return (usage.prompt_tokens * per_in + usage.completion_tokens * per_out) / 1_000_000
+    prompt = min(max(usage.prompt_tokens, 0), _MAX_TOKENS)
+    completion = min(max(usage.completion_tokens, 0), _MAX_TOKENS)
+    return (prompt * per_in + completion * per_out) / 1_000_000
 
 
 def estimate_usd(model: str, request: LLMRequest) -> float:

@@ -48,16 +48,32 @@ def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def usage_from(value: Any, prompt_key: str, completion_key: str) -> Usage | None:
-    """Token counts from a JSON object; None when it holds neither count."""
-    data = as_dict(value)
-    prompt, completion = data.get(prompt_key), data.get(completion_key)
-    if not isinstance(prompt, int) and not isinstance(completion, int):
+#: The largest token count believed from a provider (F15): a billion tokens is far past
+#: any model's context, and keeps every cost finite.
+MAX_TOKEN_COUNT = 10**9
+
+
+def token_count(value: Any) -> int | None:
+    """A provider's token count clamped to ``0 <= n <= MAX_TOKEN_COUNT`` (F15: a negative
+    count would refill a budget, a huge one overflow the cost); None unless a JSON int."""
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return Usage(
-        prompt if isinstance(prompt, int) else 0,
-        completion if isinstance(completion, int) else 0,
-    )
+    return min(max(value, 0), MAX_TOKEN_COUNT)
+
+
+def usage_of(prompt: Any, completion: Any) -> Usage | None:
+    """A :class:`Usage` from two raw counts (each clamped by :func:`token_count`); None when
+    neither is a count. The one place provider token counts are read."""
+    prompt, completion = token_count(prompt), token_count(completion)
+    if prompt is None and completion is None:
+        return None
+    return Usage(prompt or 0, completion or 0)
+
+
+def usage_from(value: Any, prompt_key: str, completion_key: str) -> Usage | None:
+    """Token counts from a JSON object (clamped); None when it holds neither count."""
+    data = as_dict(value)
+    return usage_of(data.get(prompt_key), data.get(completion_key))
 
 
 def error_detail(data: Any) -> str | None:

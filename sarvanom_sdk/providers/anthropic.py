@@ -38,6 +38,8 @@ from ._wire import (
     as_str,
     load_event_json,
     reported_error,
+    token_count,
+    usage_of,
 )
 from .base import Completion, StreamEvent
 
@@ -185,13 +187,12 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
         prompt = _prompt_tokens(counts)
         if prompt is not None:
             self._input = prompt
-        if isinstance(counts.get("output_tokens"), int):
-            self._output = counts["output_tokens"]
+        output = token_count(counts.get("output_tokens"))
+        if output is not None:
+            self._output = output
 
     def _usage(self) -> Usage | None:
-        if self._input is None and self._output is None:
-            return None
-        return Usage(self._input or 0, self._output or 0)
+        return usage_of(self._input, self._output)
 
 
 #: The prompt's token counts in a Messages API usage object: tokens read from and written
@@ -200,14 +201,10 @@ _PROMPT_KEYS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input
 
 
 def _prompt_tokens(counts: Any) -> int | None:
-    found = [counts[k] for k in _PROMPT_KEYS if isinstance(counts.get(k), int)]
-    return sum(found) if found else None
+    found = [n for k in _PROMPT_KEYS if (n := token_count(counts.get(k))) is not None]
+    return token_count(sum(found)) if found else None
 
 
 def _usage_of(value: Any) -> Usage | None:
     counts = as_dict(value)
-    prompt = _prompt_tokens(counts)
-    completion = counts.get("output_tokens")
-    if prompt is None and not isinstance(completion, int):
-        return None
-    return Usage(prompt or 0, completion if isinstance(completion, int) else 0)
+    return usage_of(_prompt_tokens(counts), counts.get("output_tokens"))

@@ -106,6 +106,9 @@ class Admitted:
     begun: float = 0.0
     handle: Any = None
     hold: Hold = NO_HOLD  # the cost gate's reservation, settled or released once
+    #: The attempt's time limit was cut short by the request's own ``timeout`` (F5): a
+    #: timeout then is the caller's doing and is not counted against the breaker.
+    caller_limited: bool = False
 
     def leave_when_done(self) -> None:
         """Free the bulkhead slot only when the call has really ended: a cancelled task

@@ -131,6 +131,11 @@ class Settings:
     hedge: bool = field(default=False, metadata=_env("SARVANOM_HEDGE"))
     hedge_delay: float | None = field(default=None, metadata=_env("SARVANOM_HEDGE_DELAY_SECONDS"))
     hedge_paid: bool = field(default=False, metadata=_env("SARVANOM_HEDGE_PAID"))
+    stream_idle_timeout: float = field(
+        default=10.0, metadata=_env("SARVANOM_STREAM_IDLE_TIMEOUT_SECONDS")
+    )
+    stream_recovery: str = field(default="raise", metadata=_env("SARVANOM_STREAM_RECOVERY"))
+    on_content_filter: str = field(default="raise", metadata=_env("SARVANOM_ON_CONTENT_FILTER"))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -302,12 +307,14 @@ _URL_FIELDS = frozenset(
 )
 _POSITIVE_FLOATS = frozenset(
     {"attempt_timeout", "total_timeout", "connect_timeout", "first_token_timeout",
-     "circuit_reset_seconds", "queue_timeout"}
+     "circuit_reset_seconds", "queue_timeout", "stream_idle_timeout"}
 )
 _CHOICES = {
     "gpu_remote_protocol": ("seed", "openai"),
     "huggingface_api": ("router", "task"),
     "routing_policy": ("priority", "latency"),
+    "stream_recovery": ("raise", "restart", "continue"),
+    "on_content_filter": ("raise", "fallback"),
 }
 _MULTI_URL_FIELDS = frozenset({"ollama_base_url", "gpu_remote_url"})
 

@@ -76,6 +76,11 @@ class AttemptOutcome(str, enum.Enum):
 
 
 ROLES = ("system", "user", "assistant")
+#: Per-request policies and their allowed values (the client settings of the same names).
+_POLICIES = {
+    "stream_recovery": ("raise", "restart", "continue"),
+    "on_content_filter": ("raise", "fallback"),
+}
 TIERS = ("simple", "complex", "critical")
 
 
@@ -143,6 +148,8 @@ class LLMRequest:
     for this request; ``timeout`` overrides the client's total deadline in seconds.
     ``tier`` ("simple", "complex", "critical") asks for the matching preference order
     (see :mod:`sarvanom_sdk.routing`); ``hedge`` turns hedging on or off for this request.
+    ``stream_recovery`` ("raise", "restart", "continue") and ``on_content_filter``
+    ("raise", "fallback") override the client's settings of the same names.
     """
 
     prompt: str | None = None
@@ -157,6 +164,8 @@ class LLMRequest:
     tier: str | None = None
     hedge: bool | None = None
     trace_id: str = field(default_factory=new_trace_id)
+    stream_recovery: str | None = None
+    on_content_filter: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -212,6 +221,12 @@ class LLMRequest:
             )
         if self.hedge is not None and not isinstance(self.hedge, bool):
             raise InvalidRequestError("hedge", "must be true, false or None")
+        for name, allowed in _POLICIES.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise InvalidRequestError(
+                    name, f"unknown policy {value!r}; allowed: {', '.join(allowed)}"
+                )
         if not isinstance(self.trace_id, str) or not self.trace_id or len(self.trace_id) > 128:
             raise InvalidRequestError("trace_id", "must be a non-empty string of at most 128 chars")
         if self.prompt_chars() > MAX_PROMPT_CHARS:
@@ -263,6 +278,10 @@ class Attempt:
 
     ``reason`` says why it was skipped or failed ("circuit open until ...",
     "paid API disabled", "HTTP 503: ..."); it never holds a key or the prompt.
+    ``error_type`` is the failure's typed cause (``timeout``, ``stalled``, ``connection``,
+    ``stream_cut``, ``malformed_reply``, ``too_large``, ``content_filter``,
+    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``);
+    None for an attempt that did not fail.
     """
 
     provider: ProviderName
@@ -270,6 +289,7 @@ class Attempt:
     reason: str = ""
     latency_ms: float = 0.0
     status: int | None = None
+    error_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,6 +298,7 @@ class Attempt:
             "reason": self.reason,
             "latency_ms": round(self.latency_ms, 3),
             "status": self.status,
+            "error_type": self.error_type,
         }
 
 
@@ -316,11 +337,15 @@ class LLMResponse:
 
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
-    """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``."""
+    """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``.
+
+    ``restart=True`` (an empty chunk, only with ``stream_recovery="restart"``): the stream
+    was cut and starts again on another provider; discard every chunk received so far."""
 
     text: str = ""
     reasoning: str = ""
     provider: ProviderName | None = None
+    restart: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,10 @@ Stream: SSE events ``message_start`` (model, input tokens), ``content_block_delt
 (``text_delta`` -> text, ``thinking_delta`` -> reasoning), ``message_delta`` (output tokens,
 stop reason), ``message_stop`` (the terminator); ``ping`` and unknown events are ignored.
 An ``error`` event raises: ``overloaded_error`` a ServerError with status 529,
-``rate_limit_error`` :class:`RateLimited`, anything else a ServerError.
+``rate_limit_error`` :class:`RateLimited`, anything else a ServerError. A body that ends
+cleanly after a ``stop_reason`` but before ``message_stop`` is complete. ``stop_reason:
+"refusal"`` is raised by the router as :class:`ContentFiltered`; a 400
+``invalid_request_error`` "prompt is too long" is :class:`ContextLengthExceeded`.
 """
 
 from __future__ import annotations
@@ -159,15 +162,21 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
             self._counts(data.get("usage"))
         elif kind == "message_stop":
             self.done = True
-            out.append(
-                StreamEvent(
-                    done=True, usage=self._usage(), finish_reason=self._stop, model=self._model
-                )
-            )
+            out.append(self._done_event())
         elif kind == "error":
             error_type = as_dict(data.get("error")).get("type")
             status = _STREAM_ERROR_STATUS.get(error_type) if isinstance(error_type, str) else None
             raise reported_error(data, self.provider, self.secrets, status)
+
+    def _done_event(self) -> StreamEvent:
+        return StreamEvent(
+            done=True, usage=self._usage(), finish_reason=self._stop, model=self._model
+        )
+
+    def _finished(self) -> StreamEvent | None:
+        """A body that ended cleanly after ``message_delta`` gave a ``stop_reason`` is
+        complete without ``message_stop``."""
+        return self._done_event() if self._stop else None
 
     @staticmethod
     def _delta(delta: Mapping[str, Any], out: list[StreamEvent]) -> None:

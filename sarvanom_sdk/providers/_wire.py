@@ -240,7 +240,12 @@ class WireAdapter:
     """What every HTTP adapter holds and does alike: its identity and secret, its header
     sets (built once, read-only, shared by every call), the health probe, and the reading
     of a reply's status and JSON. Subclasses add ``build``, ``parse``, ``stream_decoder``.
+
+    ``accepts_prefill``: the protocol continues a final assistant message (a prefill), so
+    ``stream_recovery="continue"`` may send it the text a cut stream had delivered.
     """
+
+    accepts_prefill: bool = False
 
     __slots__ = (
         "name",

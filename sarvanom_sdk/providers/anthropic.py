@@ -55,9 +55,11 @@ _STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429}
 
 
 class AnthropicAdapter(WireAdapter):
-    """The Messages API at ``base_url`` (``https://api.anthropic.com``); paid by default."""
+    """The Messages API at ``base_url`` (``https://api.anthropic.com``); paid by default.
+    A final assistant message is continued (a prefill), natively."""
 
     __slots__ = ("_messages_url",)
+    accepts_prefill = True
 
     def __init__(
         self,

@@ -56,10 +56,12 @@ class OpenAIAdapter(WireAdapter):
 
     ``name`` and ``paid`` say which provider this instance is; ``extra_headers`` are sent
     with every call (the key's header wins over them); ``health_url`` replaces the default
-    health probe ``GET {base_url}/models``.
+    health probe ``GET {base_url}/models``. ``accepts_prefill=True`` declares a server that
+    continues a final assistant message (llama.cpp's server, vLLM with
+    ``continue_final_message``); OpenAI itself does not, so the default is False.
     """
 
-    __slots__ = ("_chat_url",)
+    __slots__ = ("_chat_url", "accepts_prefill")
 
     def __init__(
         self,
@@ -71,8 +73,10 @@ class OpenAIAdapter(WireAdapter):
         paid: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         health_url: str | None = None,
+        accepts_prefill: bool = False,
     ) -> None:
         base = base_url.rstrip("/")
+        self.accepts_prefill = accepts_prefill
         super().__init__(
             name=name,
             paid=paid,

@@ -237,3 +237,19 @@ def test_health_shows_each_endpoint_with_its_own_breaker(kind):
         assert dead.consecutive_failures >= 1 and alive.consecutive_failures == 0
         assert alive.circuit_state == "closed" and alive.latency_ms > 0
         assert health.circuit_state != "open"  # usable while one endpoint is
+
+
+def test_D6_a_failing_endpoints_latency_penalty_is_bounded_finite_and_decays() -> None:
+    """Issue 17 D6: doubling per failure reached infinity (invalid JSON) and never
+    recovered; now it is at most 4 x the penalty and decays with time."""
+    import json as _json
+
+    from sarvanom_sdk.endpoints import MAX_PENALTY_FACTOR
+
+    made = endpoint()
+    for _ in range(5000):
+        made.observe_failure(15_000.0, 0.0)
+    worst = made.latency_ms(0.0)
+    assert 0 < worst <= 15_000.0 * MAX_PENALTY_FACTOR
+    _json.dumps({"latency_ms": worst}, allow_nan=False)
+    assert made.latency_ms(60.0) < worst / 100

@@ -43,7 +43,7 @@ from typing import Any
 
 from .chain import not_in_chain_reason
 from .clock import Clock
-from .effects import Enter, Send, Sleep
+from .effects import Enter, Probe, Send, Sleep
 from .endpoints import Admitted, Endpoint, choose
 from .errors import (
     ContentFiltered,
@@ -80,6 +80,10 @@ _STUB = ProviderName.LOCAL_STUB
 #: Finish reasons that mean the provider refused for its content policy (OpenAI's
 #: ``content_filter``, Anthropic's ``refusal``).
 REFUSAL_FINISHES = frozenset({"content_filter", "refusal"})
+#: While a breaker is open: the least time between two health probes of one endpoint, and
+#: how long one may take (issue 13 item 8).
+PROBE_INTERVAL_SECONDS = 10.0
+PROBE_TIMEOUT_SECONDS = 3.0
 
 
 class Router:
@@ -215,6 +219,9 @@ class Router:
                 ticket = endpoint.circuit.admit()
                 if type(ticket) is not int:
                     refusal = refusal or str(ticket)
+                    probe = self._probe_if_due(endpoint, str(ticket))
+                    if probe is not None:
+                        yield probe
                     continue
                 remaining = deadline - self.clock.monotonic()
                 if remaining <= 0.001:
@@ -244,6 +251,31 @@ class Router:
             self.gate.release(hold)
         self._note(provider, AttemptOutcome.SKIPPED, refusal or "unavailable", request, trail)
         return None
+
+    def _probe_if_due(self, endpoint: Endpoint, refusal: str) -> Probe | None:
+        """While ``endpoint``'s breaker is open, a background health probe at most every
+        :data:`PROBE_INTERVAL_SECONDS` and one at a time (issue 13 item 8): a healthy
+        answer ends the open period, so a recovered provider waits seconds for its trial
+        call, not the whole reset period (which stays the longest wait)."""
+        if not refusal.startswith("circuit open"):
+            return None
+        now = self.clock.monotonic()
+        if now < endpoint.next_probe_at:
+            return None
+        call = endpoint.adapter.health_call()
+        if call is None or not endpoint.probe_gate.acquire(blocking=False):
+            return None
+        endpoint.next_probe_at = now + PROBE_INTERVAL_SECONDS
+        timeout = min(PROBE_TIMEOUT_SECONDS, self.settings.attempt_timeout)
+
+        def done(reply: HttpReply | None, error: ProviderError | None) -> None:
+            try:
+                if error is None and reply is not None and 200 <= reply.status < 300:
+                    endpoint.circuit.allow_trial()
+            finally:
+                endpoint.probe_gate.release()
+
+        return Probe(call, timeout, done)
 
     def _succeeded(self, admitted: Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
         latency = self._ms(admitted.begun)

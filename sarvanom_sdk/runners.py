@@ -22,6 +22,7 @@ from .effects import (
     Emit,
     Enter,
     OpenStream,
+    Probe,
     Read,
     Send,
     Sleep,
@@ -77,6 +78,9 @@ def drive(
                     _forget(streams, effect.stream).close()
                 elif kind is Sleep:
                     sleep(effect.seconds)
+                elif kind is Probe:
+                    probe = _pool().submit(transport.send, effect.call, effect.timeout)
+                    probe.add_done_callback(_reporter(effect))
             except ProviderError as exc:
                 error = exc
     finally:
@@ -136,6 +140,13 @@ async def adrive(
                     await _forget(streams, effect.stream).close()
                 elif kind is Sleep:
                     await sleep(effect.seconds)
+                elif kind is Probe:
+                    import asyncio
+
+                    task = asyncio.ensure_future(transport.send(effect.call, effect.timeout))
+                    _BACKGROUND.add(task)  # a task only weakly referenced may vanish
+                    task.add_done_callback(_BACKGROUND.discard)
+                    task.add_done_callback(_reporter(effect))
             except ProviderError as exc:
                 error = exc
     finally:
@@ -161,6 +172,28 @@ async def arun(flow: Flow, transport: AsyncTransport) -> LLMResponse:
     async for item in adrive(flow, transport):  # noqa: B007
         pass
     return item  # type: ignore[no-any-return]
+
+
+_BACKGROUND: set[Any] = set()
+
+
+def _reporter(effect: Probe) -> Callable[[Any], None]:
+    """A done-callback handing a background call's outcome to ``effect.done``: (reply,
+    None) or (None, the ProviderError; any other exception or a cancellation as one)."""
+
+    def report(handle: Any) -> None:
+        if handle.cancelled():
+            effect.done(None, ProviderError("probe cancelled"))
+            return
+        error = handle.exception()
+        if error is None:
+            effect.done(handle.result(), None)
+        elif isinstance(error, ProviderError):
+            effect.done(None, error)
+        else:
+            effect.done(None, ProviderError(f"probe failed: {type(error).__name__}"))
+
+    return report
 
 
 def _forget(streams: list[Any], stream: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from reliability.helpers import trail
 
@@ -122,3 +123,53 @@ def test_item3_continue_sends_anthropic_the_partial_answer_as_a_prefill(
     assert sent[-1]["role"] == "assistant" and partial
     assert streamed.response.content.startswith(partial)
     assert streamed.text == streamed.response.content
+
+
+def _wait_until(driver: Any, condition: Any, timeout: float = 5.0) -> bool:
+    """Poll ``condition``; on the async driver, run its loop meanwhile (background probes
+    are tasks of that loop)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        if hasattr(driver, "loop"):
+            driver.loop.run_until_complete(asyncio.sleep(0.05))
+        else:
+            time.sleep(0.05)
+    return True
+
+
+def test_item8_a_healthy_probe_lets_a_recovered_providers_trial_through_at_once(
+    connect: Connect, emu: ProviderEmulator
+) -> None:
+    emu.inject("ollama", Fault.http(503), times=3, endpoint="generate")
+    driver = connect("ollama", cache_ttl_seconds=0, circuit_reset_seconds=300)
+    circuit = driver.client.router.endpoints[ProviderName.OLLAMA_LOCAL][0].circuit
+    for i in range(3):
+        assert driver.complete(f"down {i}").provider is ProviderName.LOCAL_STUB
+    assert circuit.view().state == "open"
+    skipped = driver.complete("while open")  # skipped, and starts one background probe
+    assert skipped.provider is ProviderName.LOCAL_STUB
+    assert _wait_until(driver, lambda: circuit.view().state != "open"), "no probe came"
+    assert emu.request_count("ollama", endpoint="probe") == 1
+    back = driver.complete("recovered")
+    assert back.provider is ProviderName.OLLAMA_LOCAL, back.attempts
+    assert circuit.view().state == "closed"
+
+
+def test_item8_probes_are_rate_limited_and_a_sick_probe_keeps_the_breaker_open(
+    connect: Connect, emu: ProviderEmulator
+) -> None:
+    emu.inject("ollama", Fault.http(503))  # generate and probe alike
+    driver = connect("ollama", cache_ttl_seconds=0)
+    circuit = driver.client.router.endpoints[ProviderName.OLLAMA_LOCAL][0].circuit
+    for i in range(8):
+        driver.complete(f"down {i}")
+    _wait_until(driver, lambda: emu.request_count("ollama", endpoint="probe") >= 1, 2.0)
+    for i in range(5):
+        driver.complete(f"still down {i}")
+    assert emu.request_count("ollama", endpoint="probe") == 1  # one per 10 s at most
+    assert circuit.view().state == "open"

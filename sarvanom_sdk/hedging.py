@@ -72,6 +72,7 @@ def hedged(
             request,
             trail,
             router._ms(loser.begun),
+            endpoint=loser.endpoint,
         )
     return outcome
 

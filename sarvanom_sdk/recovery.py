@@ -123,6 +123,7 @@ class ContinueRecovery:
                         router._ms(begun),
                         error.status,
                         error.error_type,
+                        endpoint=admitted.endpoint,
                     )
             left = timeout - (router.clock.monotonic() - begun)
             if left <= 0:

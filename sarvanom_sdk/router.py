@@ -282,7 +282,10 @@ class Router:
         admitted.endpoint.circuit.record_success(admitted.ticket)
         admitted.endpoint.observe(latency, self.clock.monotonic())
         self.health.record_success(admitted.provider, latency)
-        self._note(admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency)
+        self._note(
+            admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency,
+            endpoint=admitted.endpoint,
+        )
 
     def _committed(
         self, admitted: Admitted, request: LLMRequest, trail: list[Attempt], reason: str
@@ -291,7 +294,10 @@ class Router:
         health counts learn the outcome when the stream ends."""
         latency = self._ms(admitted.begun)
         admitted.endpoint.observe(latency, self.clock.monotonic())
-        self._note(admitted.provider, AttemptOutcome.OK, reason, request, trail, latency)
+        self._note(
+            admitted.provider, AttemptOutcome.OK, reason, request, trail, latency,
+            endpoint=admitted.endpoint,
+        )
 
     def attempt_limit(self, admitted: Admitted, request: LLMRequest, deadline: float) -> float:
         """An attempt's time limit: the attempt timeout, or what is left of the deadline.
@@ -356,7 +362,10 @@ class Router:
         admitted.endpoint.observe_failure(
             self.settings.attempt_timeout * 1000.0, self.clock.monotonic()
         )
-        self.record_failure(admitted.provider, error, error.reason, latency, request, trail)
+        self.record_failure(
+            admitted.provider, error, error.reason, latency, request, trail,
+            endpoint=admitted.endpoint,
+        )
 
     def raise_if_refused(
         self, error: ProviderError, request: LLMRequest, trail: list[Attempt], partial: str = ""
@@ -480,6 +489,8 @@ class Router:
         request: LLMRequest,
         trail: list[Attempt],
         error_type: str | None = None,
+        *,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self.health.record_failure(provider, reason)
         self._note(
@@ -491,6 +502,7 @@ class Router:
             latency_ms,
             error.status,
             error_type or error.error_type,
+            endpoint=endpoint,
         )
 
     def _note(
@@ -503,18 +515,29 @@ class Router:
         latency_ms: float = 0.0,
         status: int | None = None,
         error_type: str | None = None,
+        *,
+        endpoint: Endpoint | None = None,
     ) -> None:
-        attempt = Attempt(provider, outcome, reason, latency_ms, status, error_type)
+        """Append an attempt to the trail, log it and tell the observers. The endpoint is
+        named (scheme, host, port) when the provider has several (D7); the log line's
+        message carries the request's trace id (D16)."""
+        label = None
+        if endpoint is not None and len(self.endpoints.get(provider, ())) > 1:
+            label = endpoint.label
+        attempt = Attempt(provider, outcome, reason, latency_ms, status, error_type, label)
         trail.append(attempt)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
-                "%s %s (%s) %.1f ms",
+                "%s%s %s (%s) %.1f ms trace=%s",
                 provider.value,
+                f" {label}" if label else "",
                 outcome.value,
                 reason,
                 latency_ms,
+                request.trace_id,
                 extra={
                     "provider": provider.value,
+                    "endpoint": label,
                     "outcome": outcome.value,
                     "reason": reason,
                     "latency_ms": round(latency_ms, 3),

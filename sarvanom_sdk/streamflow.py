@@ -243,7 +243,8 @@ def _cut(
         error_type = "stream_cut"
     reason = f"stream cut after {delivered} chars: {error.reason}"
     router.record_failure(
-        provider, error, reason, router._ms(admitted.begun), request, trail, error_type
+        provider, error, reason, router._ms(admitted.begun), request, trail, error_type,
+        endpoint=admitted.endpoint,
     )
     if isinstance(error, ContentFiltered):
         router.raise_if_refused(error, request, trail, partial)

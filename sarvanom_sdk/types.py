@@ -281,7 +281,8 @@ class Attempt:
     ``error_type`` is the failure's typed cause (``timeout``, ``stalled``, ``connection``,
     ``stream_cut``, ``malformed_reply``, ``too_large``, ``content_filter``,
     ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``);
-    None for an attempt that did not fail.
+    None for an attempt that did not fail. ``endpoint`` names the base URL (scheme, host
+    and port) when the provider has several.
     """
 
     provider: ProviderName
@@ -290,6 +291,7 @@ class Attempt:
     latency_ms: float = 0.0
     status: int | None = None
     error_type: str | None = None
+    endpoint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -299,6 +301,7 @@ class Attempt:
             "latency_ms": round(self.latency_ms, 3),
             "status": self.status,
             "error_type": self.error_type,
+            "endpoint": self.endpoint,
         }
 
 

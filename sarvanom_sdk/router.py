@@ -80,9 +80,7 @@ _STUB = ProviderName.LOCAL_STUB
 #: Finish reasons that mean the provider refused for its content policy (OpenAI's
 #: ``content_filter``, Anthropic's ``refusal``).
 REFUSAL_FINISHES = frozenset({"content_filter", "refusal"})
-#: While a breaker is open: the least time between two health probes of one endpoint, and
-#: how long one may take (issue 13 item 8).
-PROBE_INTERVAL_SECONDS = 10.0
+#: While a breaker is open: how long one health probe may take (issue 13 item 8).
 PROBE_TIMEOUT_SECONDS = 3.0
 
 
@@ -254,10 +252,11 @@ class Router:
 
     def _probe_if_due(self, endpoint: Endpoint, refusal: str) -> Probe | None:
         """While ``endpoint``'s breaker is open, a background health probe at most every
-        :data:`PROBE_INTERVAL_SECONDS` and one at a time (issue 13 item 8): a healthy
-        answer ends the open period, so a recovered provider waits seconds for its trial
-        call, not the whole reset period (which stays the longest wait)."""
-        if not refusal.startswith("circuit open"):
+        ``SARVANOM_BREAKER_PROBE_SECONDS`` (0: never) and one at a time (issue 13 item 8):
+        a healthy answer ends the open period, so a recovered provider waits seconds for
+        its trial call, not the whole reset period (which stays the longest wait)."""
+        interval = self.settings.breaker_probe_interval
+        if not interval or not refusal.startswith("circuit open"):
             return None
         now = self.clock.monotonic()
         if now < endpoint.next_probe_at:
@@ -265,7 +264,7 @@ class Router:
         call = endpoint.adapter.health_call()
         if call is None or not endpoint.probe_gate.acquire(blocking=False):
             return None
-        endpoint.next_probe_at = now + PROBE_INTERVAL_SECONDS
+        endpoint.next_probe_at = now + interval
         timeout = min(PROBE_TIMEOUT_SECONDS, self.settings.attempt_timeout)
 
         def done(reply: HttpReply | None, error: ProviderError | None) -> None:

@@ -136,6 +136,9 @@ class Settings:
     )
     stream_recovery: str = field(default="raise", metadata=_env("SARVANOM_STREAM_RECOVERY"))
     on_content_filter: str = field(default="raise", metadata=_env("SARVANOM_ON_CONTENT_FILTER"))
+    breaker_probe_interval: float = field(
+        default=10.0, metadata=_env("SARVANOM_BREAKER_PROBE_SECONDS")
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -422,6 +425,7 @@ def _check(s: Settings) -> None:
     _at_least(s, "cache_stale_seconds", 0)
     _at_least(s, "cache_maxsize", 1)
     _at_least(s, "max_response_bytes", 1024)
+    _at_least(s, "breaker_probe_interval", 0)
     if s.budget_usd is not None:
         _at_least(s, "budget_usd", 0)
     if s.hedge_delay is not None:

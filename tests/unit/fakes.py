@@ -175,6 +175,7 @@ class Harness:
 
     def __init__(self, providers: tuple[ProviderName, ...], **settings: Any) -> None:
         settings.setdefault("enable_paid_api", True)
+        settings.setdefault("breaker_probe_interval", 0)  # no background probes unless asked
         self.settings = Settings(**settings)
         self.clock = FakeClock()
         self.transport = FakeTransport(self.clock)

@@ -50,6 +50,7 @@ class Endpoint:
         "_stamp",
         "probe_gate",
         "next_probe_at",
+        "last_probe_error",
     )
 
     def __init__(
@@ -69,6 +70,7 @@ class Endpoint:
         self._stamp = 0.0
         self.probe_gate = threading.Lock()
         self.next_probe_at = 0.0
+        self.last_probe_error: str | None = None
 
     def observe(self, latency_ms: float, now: float) -> None:
         """Peak-EWMA: jump up to a slower observation at once, decay towards faster ones."""

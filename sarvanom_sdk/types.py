@@ -354,7 +354,8 @@ class StreamChunk:
 @dataclass(frozen=True, slots=True)
 class EndpointHealth:
     """One base URL of a provider (scheme, host and port only): its own breaker, its
-    calls in flight and its recent latency (peak-EWMA)."""
+    calls in flight, its recent latency (peak-EWMA) and what its last health probe said
+    (``last_error``: None when it answered, or when none was made)."""
 
     url: str
     circuit_state: str
@@ -362,6 +363,7 @@ class EndpointHealth:
     circuit_open_until: datetime | None
     in_flight: int
     latency_ms: float
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

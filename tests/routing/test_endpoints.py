@@ -278,3 +278,17 @@ def test_D7_D16_trail_and_log_name_the_endpoint_and_the_log_line_the_trace_id(ki
     assert lines and lines[0].endpoint == failed[0].endpoint
     assert failed[0].endpoint in lines[0].getMessage()
     assert f"trace=trace-{i}" in lines[0].getMessage()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_D7_a_probe_says_which_endpoint_failed(kind):
+    with emulators(0.0) as (emu,):
+        dead = emu.refused_url("ollama")
+        settings = {**BASE, "providers": (OLLAMA,), **ollama_at(dead, emu.url_for("ollama"))}
+        with client(kind, **settings) as driver:
+            health = driver.health(probe=True)[OLLAMA.value]
+    by_url = {e.url: e.last_error for e in health.endpoints}
+    refused = [url for url, error in by_url.items() if error is not None]
+    assert len(refused) == 1 and refused[0] in dead
+    assert [error for error in by_url.values() if error is None] == [None]
+    assert health.last_error is None or refused[0] in health.last_error

@@ -239,6 +239,21 @@ class ServerError(ProviderHTTPError):
     error_type = "server_error"
 
 
+#: Finish reasons that mean the provider refused for its content policy (OpenAI's
+#: ``content_filter``, Anthropic's ``refusal``).
+REFUSAL_FINISHES = frozenset({"content_filter", "refusal"})
+
+
+def raise_if_refusal(finish_reason: str | None, provider: str) -> None:
+    """Raise :class:`ContentFiltered` when an answer's finish reason says the provider
+    refused it (a 200 reply or a stream that ended with a refusal)."""
+    if finish_reason in REFUSAL_FINISHES:
+        raise ContentFiltered(
+            f"refused by the provider's content filter (finish_reason {finish_reason!r})",
+            provider=provider,
+        )
+
+
 _CLIENT_STATUSES = frozenset({400, 404, 405, 409, 413, 415, 422})
 
 

@@ -50,6 +50,7 @@ from .errors import (
     ProviderError,
     ProviderHTTPError,
     ProviderTimeout,
+    raise_if_refusal,
 )
 from .health import HealthRegistry
 from .hedging import hedged, hedging_wanted
@@ -77,9 +78,6 @@ FlowGen = Generator[Any, Any, Any]
 _STUB = ProviderName.LOCAL_STUB
 
 
-#: Finish reasons that mean the provider refused for its content policy (OpenAI's
-#: ``content_filter``, Anthropic's ``refusal``).
-REFUSAL_FINISHES = frozenset({"content_filter", "refusal"})
 #: While a breaker is open: how long one health probe may take (issue 13 item 8).
 PROBE_TIMEOUT_SECONDS = 3.0
 
@@ -140,7 +138,7 @@ class Router:
     def _parse(self, endpoint: Endpoint, reply: HttpReply) -> Completion:
         self._note_quota(endpoint, reply.headers, reply.status)
         completion = endpoint.adapter.parse(reply)
-        refused(completion.finish_reason, endpoint.provider)
+        raise_if_refusal(completion.finish_reason, endpoint.provider.value)
         return completion
 
     def _note_quota(self, endpoint: Endpoint, headers: Mapping[str, str], status: int) -> None:
@@ -551,11 +549,3 @@ class Router:
     def _ms(self, since: float) -> float:
         return (self.clock.monotonic() - since) * 1000.0
 
-
-def refused(finish_reason: str | None, provider: ProviderName) -> None:
-    """Raise :class:`ContentFiltered` when a finish reason says the provider refused."""
-    if finish_reason in REFUSAL_FINISHES:
-        raise ContentFiltered(
-            f"refused by the provider's content filter (finish_reason {finish_reason!r})",
-            provider=provider.value,
-        )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .effects import CloseStream, Emit, OpenStream, Read
 from .endpoints import Admitted
 from .errors import (
+    AllProvidersFailed,
     BadResponseError,
     ContentFiltered,
     ProviderConnectionError,
@@ -32,6 +33,7 @@ from .errors import (
     ProviderTimeout,
     StreamInterrupted,
     StreamStalled,
+    raise_if_refusal,
 )
 from .http import HttpReply
 from .layers.cache import served_from_cache
@@ -107,8 +109,6 @@ def stream_flow(router: Router, request: LLMRequest) -> FlowGen:
                 raise cut.interrupted
             fallback = router.fallback_response(request, trail, started, key)
             if fallback.provider is _STUB and not router._stub_allowed(request):
-                from .errors import AllProvidersFailed
-
                 raise AllProvidersFailed(trail[:-1], request.trace_id)
             yield Emit(StreamChunk(fallback.content, fallback.reasoning or "", fallback.provider))
             return fallback
@@ -185,9 +185,7 @@ def _relay(
             events = opened.decoder.feed(data) if data else opened.decoder.close()
             if not data and not any(e.done for e in events):
                 raise ProviderConnectionError("stream ended without its terminator")
-        from .router import refused
-
-        refused(final.finish_reason, provider)
+        raise_if_refusal(final.finish_reason, provider.value)
     except ProviderError as error:
         yield CloseStream(opened.stream)
         _cut(router, request, admitted, error, delivered, sent, trail)

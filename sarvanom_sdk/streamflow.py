@@ -39,7 +39,7 @@ from .http import HttpReply
 from .layers.cache import served_from_cache
 from .providers.base import Completion, StreamEvent
 from .recovery import Attempter, recovery_for
-from .types import Attempt, AttemptOutcome, LLMRequest, ProviderName, StreamChunk
+from .types import Attempt, LLMRequest, ProviderName, StreamChunk
 
 if TYPE_CHECKING:
     from .router import Router

@@ -173,3 +173,25 @@ def test_item8_probes_are_rate_limited_and_a_sick_probe_keeps_the_breaker_open(
         driver.complete(f"still down {i}")
     assert emu.request_count("ollama", endpoint="probe") == 1  # one per 10 s at most
     assert circuit.view().state == "open"
+
+
+def test_item4_a_stream_that_stalls_after_its_first_chunk_ends_at_the_idle_limit(
+    connect: Connect, emu: ProviderEmulator
+) -> None:
+    import time
+
+    emu.inject("ollama", Fault.trickle(interval=1.5))  # a pause before every event
+    driver = connect(
+        "ollama",
+        attempt_timeout=5.0,
+        first_token_timeout=5.0,
+        stream_idle_timeout=0.8,
+        total_timeout=20.0,
+    )
+    started = time.monotonic()
+    streamed = driver.stream("Tell me a story")
+    took = time.monotonic() - started
+    assert isinstance(streamed.error, StreamInterrupted)
+    assert streamed.error.attempts[-1].error_type == "stalled"
+    assert len(streamed.chunks) == 1
+    assert took < 1.5 + 0.8 + 1.0 + 1.5  # first chunk, the idle limit, slack

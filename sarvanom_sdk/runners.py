@@ -177,6 +177,19 @@ async def arun(flow: Flow, transport: AsyncTransport) -> LLMResponse:
 _BACKGROUND: set[Any] = set()
 
 
+async def cancel_background() -> None:
+    """Cancel the background calls (health probes) running on this event loop and let
+    them end, so closing a client leaves no pending task behind."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _BACKGROUND if task.get_loop() is loop and not task.done()]
+    for task in mine:
+        task.cancel()
+    if mine:
+        await asyncio.wait(mine, timeout=1.0)
+
+
 def _reporter(effect: Probe) -> Callable[[Any], None]:
     """A done-callback handing a background call's outcome to ``effect.done``: (reply,
     None) or (None, the ProviderError; any other exception or a cancellation as one)."""

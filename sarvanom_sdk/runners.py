@@ -79,8 +79,7 @@ def drive(
                 elif kind is Sleep:
                     sleep(effect.seconds)
                 elif kind is Probe:
-                    probe = _pool().submit(transport.send, effect.call, effect.timeout)
-                    probe.add_done_callback(_reporter(effect))
+                    _probe_thread(transport, effect)
             except ProviderError as exc:
                 error = exc
     finally:
@@ -175,6 +174,24 @@ async def arun(flow: Flow, transport: AsyncTransport) -> LLMResponse:
 
 
 _BACKGROUND: set[Any] = set()
+
+
+def _probe_thread(transport: SyncTransport, effect: Probe) -> None:
+    """Run a background probe on a short-lived daemon thread of its own (at most one per
+    endpoint at a time, bounded by its timeout): no pool is kept alive for it."""
+    import threading
+
+    def probe() -> None:
+        try:
+            reply = transport.send(effect.call, effect.timeout)
+        except ProviderError as error:
+            effect.done(None, error)
+        except Exception as error:  # noqa: BLE001 - a probe never raises anywhere
+            effect.done(None, ProviderError(f"probe failed: {type(error).__name__}"))
+        else:
+            effect.done(reply, None)
+
+    threading.Thread(target=probe, name="sarvanom-probe", daemon=True).start()
 
 
 async def cancel_background() -> None:

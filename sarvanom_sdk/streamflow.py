@@ -303,6 +303,9 @@ def stream_attempt(
             events = decoder.feed(data) if data else decoder.close()
             if not data and not events:
                 raise BadResponseError("stream ended before any content")
+        if not any(e.text or e.reasoning for e in events):  # refused before any content
+            for event in events:
+                raise_if_refusal(event.finish_reason, admitted.provider.value)
     except ProviderError:
         yield CloseStream(opened)
         raise

@@ -294,3 +294,15 @@ def test_item3_every_attempts_delivered_tokens_are_booked():
     _, final = stream(h, max_tokens=50)
     assert final.provider is ANTHROPIC
     assert h.ledger.spent_usd > final.cost_usd > 0
+
+
+def test_item6_a_stream_refused_before_any_content_falls_over_when_asked():
+    h = Harness((OLLAMA, GPU))
+    h.transport.script(OLLAMA, [b"FINISH:content_filter\n"])
+    h.transport.script(GPU, [b"gpu\n", b"DONE\n"])
+    chunks, final = stream(h, on_content_filter="fallback")
+    assert [c.text for c in chunks] == ["gpu"] and final.provider is GPU
+    assert final.attempts[0].error_type == "content_filter"
+    h.transport.script(OLLAMA, [b"FINISH:refusal\n"])
+    with pytest.raises(ContentFiltered):
+        stream(h, "again")

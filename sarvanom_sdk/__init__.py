@@ -12,6 +12,7 @@ from .client import AsyncSarvanClient, AsyncStream, SarvanClient, SyncStream
 from .errors import (
     AllProvidersFailed,
     ConfigurationError,
+    ContentFiltered,
     InvalidRequestError,
     ProviderError,
     SarvanError,
@@ -40,6 +41,7 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "ConfigurationError",
+    "ContentFiltered",
     "EndpointHealth",
     "HealthStatus",
     "HookLayer",

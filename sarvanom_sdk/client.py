@@ -245,6 +245,9 @@ class AsyncSarvanClient(_ClientBase):
         self._core.record_probe(provider, reply, None, (time.monotonic() - started) * 1000)
 
     async def close(self) -> None:
+        from .runners import cancel_background
+
+        await cancel_background()  # health probes of open breakers (issue 13 item 8)
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncSarvanClient:

@@ -144,27 +144,38 @@ class Core:
             "shared_state": self.shared.describe(),
         }
 
-    def probe_targets(self) -> list[tuple[ProviderName, Any]]:
+    def probe_targets(self) -> list[tuple[Endpoint, Any]]:
+        """(endpoint, its health call) for every endpoint that has one; give each result
+        to :meth:`record_probe` with its endpoint."""
         return [
-            (p, call)
-            for p, endpoints in self.endpoints.items()
+            (endpoint, call)
+            for endpoints in self.endpoints.values()
             for endpoint in endpoints
             if (call := endpoint.adapter.health_call()) is not None
         ]
 
     def record_probe(
         self,
-        provider: ProviderName,
+        target: Endpoint | ProviderName,
         reply: HttpReply | None,
         error: ProviderError | None,
         latency_ms: float,
     ) -> None:
+        """Record a probe of ``target`` (an endpoint from :meth:`probe_targets`, or a whole
+        provider): the endpoint keeps its own result, and the provider's reason names the
+        endpoint when it has several (D7)."""
+        endpoint = target if isinstance(target, Endpoint) else None
+        provider = endpoint.provider if endpoint is not None else target
+        assert isinstance(provider, ProviderName)
         if reply is not None and not 200 <= reply.status < 300:
             body = redact(reply.text(), self.settings.secrets())
             error = error_for_status(reply.status, body, provider=provider.value)
-        self.router.health.record_probe(
-            provider, error is None, latency_ms, None if error is None else error.reason
-        )
+        reason = None if error is None else error.reason
+        if endpoint is not None:
+            endpoint.last_probe_error = reason
+            if reason is not None and len(self.endpoints[provider]) > 1:
+                reason = f"{endpoint.label}: {reason}"
+        self.router.health.record_probe(provider, error is None, latency_ms, reason)
 
 
 def _endpoints_of(
@@ -208,6 +219,7 @@ def _endpoint_health(endpoint: Endpoint, now: float) -> EndpointHealth:
         circuit_open_until=view.open_until if view.state == "open" else None,
         in_flight=endpoint.bulkhead.in_flight,
         latency_ms=endpoint.latency_ms(now),
+        last_error=endpoint.last_probe_error,
     )
 
 

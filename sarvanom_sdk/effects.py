@@ -5,6 +5,7 @@ once; only the runners exist twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,3 +82,14 @@ class Cancel:
     """Abandon a started Send (its result, if any, is dropped)."""
 
     handle: Any
+
+
+@dataclass(slots=True)
+class Probe:
+    """Send ``call`` in the background, outliving the flow, without waiting (-> None);
+    ``done(reply, error)`` is called with its outcome, on whichever thread or task ends
+    it. For health probes of a provider whose breaker is open."""
+
+    call: HttpCall
+    timeout: float
+    done: Callable[[Any, Any], None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +31,27 @@ DECAY_SECONDS = 10.0
 FLOOR_MS = 1.0
 
 
+#: A failure's latency penalty never grows past this many times the attempt-timeout
+#: penalty (D6: doubling without a bound reached infinity and never recovered).
+MAX_PENALTY_FACTOR = 4.0
+
+
 class Endpoint:
-    __slots__ = ("provider", "adapter", "circuit", "bulkhead", "label", "_ewma_ms", "_stamp")
+    """One base URL. ``probe_gate`` is held while a background health probe of this
+    endpoint is in flight (at most one); ``next_probe_at`` (monotonic) rate-limits them."""
+
+    __slots__ = (
+        "provider",
+        "adapter",
+        "circuit",
+        "bulkhead",
+        "label",
+        "_ewma_ms",
+        "_stamp",
+        "probe_gate",
+        "next_probe_at",
+        "last_probe_error",
+    )
 
     def __init__(
         self,
@@ -48,6 +68,9 @@ class Endpoint:
         self.label = _label(url)
         self._ewma_ms = 0.0
         self._stamp = 0.0
+        self.probe_gate = threading.Lock()
+        self.next_probe_at = 0.0
+        self.last_probe_error: str | None = None
 
     def observe(self, latency_ms: float, now: float) -> None:
         """Peak-EWMA: jump up to a slower observation at once, decay towards faster ones."""
@@ -61,8 +84,10 @@ class Endpoint:
 
     def observe_failure(self, penalty_ms: float, now: float) -> None:
         """A failed call counts as a slow one (``penalty_ms``), never as a fast one: an
-        endpoint that refuses at once must not look like the quickest."""
-        self._ewma_ms = max(self.latency_ms(now) * 2.0, penalty_ms)
+        endpoint that refuses at once must not look like the quickest. Bounded (D6) by
+        ``MAX_PENALTY_FACTOR * penalty_ms``, so it stays finite and decays back."""
+        grown = max(self.latency_ms(now) * 2.0, penalty_ms)
+        self._ewma_ms = min(grown, penalty_ms * MAX_PENALTY_FACTOR)
         self._stamp = now
 
     def latency_ms(self, now: float) -> float:
@@ -106,6 +131,9 @@ class Admitted:
     begun: float = 0.0
     handle: Any = None
     hold: Hold = NO_HOLD  # the cost gate's reservation, settled or released once
+    #: The attempt's time limit was cut short by the request's own ``timeout`` (F5): a
+    #: timeout then is the caller's doing and is not counted against the breaker.
+    caller_limited: bool = False
 
     def leave_when_done(self) -> None:
         """Free the bulkhead slot only when the call has really ended: a cancelled task

@@ -9,14 +9,23 @@
     ├── StreamInterrupted                    a committed stream failed part-way
     └── ProviderError                        one provider's attempt failed
         ├── ProviderTimeout                  attempt timeout or the total deadline ran out
+        │   └── StreamStalled                no content within the stream idle timeout
         ├── ProviderConnectionError          refused, reset, DNS, TLS
         ├── BadResponseError                 HTML, malformed JSON, a body with no answer in it
         │   └── ResponseTooLarge             the body passed the size limit
+        ├── ContentFiltered                  the provider refused the content (its policy):
+        │                                    raised to the caller unless on_content_filter="fallback"
         └── ProviderHTTPError                a non-2xx status
             ├── ClientRequestError           400/404/413/422: our request; does not trip the breaker
+            │   └── ContextLengthExceeded    the prompt does not fit the model's context
             ├── AuthenticationError          401/403
             ├── RateLimited                  429 (``retry_after`` in seconds when known)
             └── ServerError                  5xx, 529 (overloaded), an unexpected redirect
+
+Every ProviderError has an ``error_type`` (``timeout``, ``stalled``, ``connection``,
+``malformed_reply``, ``too_large``, ``content_filter``, ``bad_request``, ``context_length``,
+``auth``, ``rate_limited``, ``server_error``): the typed cause that
+:class:`~sarvanom_sdk.types.Attempt` carries beside its reason string.
 
 :func:`error_for_status` is the one place that maps an HTTP status onto this tree.
 
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .types import Attempt
@@ -109,6 +118,8 @@ class ProviderError(SarvanError):
 
     transient = True
     trips_breaker = True
+    #: The typed cause shown in the attempt trail, logs and metrics (issue 13 item 9).
+    error_type = "provider_error"
 
     def __init__(
         self,
@@ -132,23 +143,61 @@ class ProviderError(SarvanError):
 class ProviderTimeout(ProviderError):
     """The attempt did not finish within its timeout (or the total deadline)."""
 
+    error_type = "timeout"
+
+
+class StreamStalled(ProviderTimeout):
+    """A stream sent no content within the stream idle timeout (keep-alive comments and
+    empty events do not count as content)."""
+
+    error_type = "stalled"
+
 
 class ProviderConnectionError(ProviderError):
     """The connection could not be made or was lost."""
+
+    error_type = "connection"
 
 
 class BadResponseError(ProviderError):
     """The provider answered with something that is not a valid reply of its protocol."""
 
     transient = False
+    error_type = "malformed_reply"
 
 
 class ResponseTooLarge(BadResponseError):
     """The reply passed the configured size limit and was cut."""
 
+    error_type = "too_large"
+
+
+class ContentFiltered(ProviderError):
+    """The provider refused to answer for its content policy (OpenAI
+    ``content_policy_violation``/``content_filter``, Anthropic's ``refusal``).
+
+    Never retried on the same provider and never counted against its breaker (the
+    provider is up; the content is the cause). Raised to the caller, with ``attempts``
+    (the trail) and ``partial_text`` (what a stream had delivered), unless
+    ``on_content_filter="fallback"`` asks to try the next provider instead.
+    ``reason`` is the provider's own word.
+    """
+
+    transient = False
+    trips_breaker = False
+    error_type = "content_filter"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.attempts: tuple[Attempt, ...] = ()
+        self.trace_id = ""
+        self.partial_text = ""
+
 
 class ProviderHTTPError(ProviderError):
     """The provider answered with a non-2xx status."""
+
+    error_type = "http_error"
 
 
 class ClientRequestError(ProviderHTTPError):
@@ -159,20 +208,50 @@ class ClientRequestError(ProviderHTTPError):
 
     transient = False
     trips_breaker = False
+    error_type = "bad_request"
+
+
+class ContextLengthExceeded(ClientRequestError):
+    """The prompt (plus ``max_tokens``) does not fit the model's context window.
+
+    Not retried on the same provider, not counted by its breaker; the next provider (often
+    a model with a larger window) is tried."""
+
+    error_type = "context_length"
 
 
 class AuthenticationError(ProviderHTTPError):
     """401/403: the key is missing, wrong or not allowed. Counts against the breaker."""
 
     transient = False
+    error_type = "auth"
 
 
 class RateLimited(ProviderHTTPError):
     """429: the provider asks us to slow down; ``retry_after`` in seconds when it said."""
 
+    error_type = "rate_limited"
+
 
 class ServerError(ProviderHTTPError):
     """5xx (including 529 overloaded) or a redirect the SDK refuses to follow."""
+
+    error_type = "server_error"
+
+
+#: Finish reasons that mean the provider refused for its content policy (OpenAI's
+#: ``content_filter``, Anthropic's ``refusal``).
+REFUSAL_FINISHES = frozenset({"content_filter", "refusal"})
+
+
+def raise_if_refusal(finish_reason: str | None, provider: str) -> None:
+    """Raise :class:`ContentFiltered` when an answer's finish reason says the provider
+    refused it (a 200 reply or a stream that ended with a refusal)."""
+    if finish_reason in REFUSAL_FINISHES:
+        raise ContentFiltered(
+            f"refused by the provider's content filter (finish_reason {finish_reason!r})",
+            provider=provider,
+        )
 
 
 _CLIENT_STATUSES = frozenset({400, 404, 405, 409, 413, 415, 422})

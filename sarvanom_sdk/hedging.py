@@ -58,13 +58,13 @@ def hedged(
     running: list[Admitted] = []
     try:
         outcome = yield from _race(router, request, trail, order, deadline, running)
-    except GeneratorExit:
+    except BaseException:  # closed, cancelled, or a refusal raised to the caller
         for loser in running:  # the runner cancels what it started
-            router.abandon(loser)
+            router.abandon(loser, request)
         raise
     for loser in running:
         yield Cancel(loser.handle)
-        router.abandon(loser)
+        router.abandon(loser, request)  # a paid loser books its reservation (F8)
         router._note(
             loser.provider,
             AttemptOutcome.SKIPPED,
@@ -72,6 +72,7 @@ def hedged(
             request,
             trail,
             router._ms(loser.begun),
+            endpoint=loser.endpoint,
         )
     return outcome
 
@@ -120,6 +121,7 @@ def _race(
                 completion = router._parse(admitted.endpoint, admitted.handle.result())
             except ProviderError as error:
                 router._failed(admitted, error, request, trail)
+                router.raise_if_refused(error, request, trail)
                 continue
             router._succeeded(admitted, request, trail)
             return (admitted, completion), []
@@ -142,7 +144,7 @@ def _start_next(
         # A backup takes only a free slot: queueing for it would delay the primary.
         admitted = yield from router._admit(provider, request, trail, deadline, queue=queue)
         if admitted is not None:
-            timeout = min(router.settings.attempt_timeout, deadline - router.clock.monotonic())
+            timeout = router.attempt_limit(admitted, request, deadline)
             call = admitted.endpoint.adapter.build(request)
             admitted.handle = yield Start(Send(call, timeout))
             return admitted

@@ -27,9 +27,15 @@ class HttpCall:
     secrets: tuple[str, ...] = ()
 
     def body_bytes(self) -> bytes | None:
+        """The JSON body as UTF-8. Never raises UnicodeEncodeError (F12): a body holding a
+        lone surrogate is sent ASCII-escaped (``\\ud83d``), which is valid JSON."""
         if self.json is None:
             return None
-        return json.dumps(self.json, separators=(",", ":"), ensure_ascii=False).encode()
+        text = json.dumps(self.json, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(self.json, separators=(",", ":")).encode()
 
     def __repr__(self) -> str:
         return f"HttpCall(method={self.method!r}, url={self.url!r}, headers=<hidden>)"

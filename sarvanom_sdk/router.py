@@ -11,10 +11,19 @@ timeout of ``min(LLM_TIMEOUT_SECONDS, what is left of the total deadline)``, ret
 transient failures when time allows, and return the first real answer. When every provider
 failed, the local stub answers (a stale cached answer is preferred by the cache layer).
 
-``stream_flow``: the same, but a provider is committed to only when its first content
-arrives within the first-token timeout; before that, a failure or silence moves on to the
-next provider, unseen by the caller. After the commit a failure ends the stream with
-:class:`~sarvanom_sdk.errors.StreamInterrupted` carrying the text so far — never a clean end.
+``stream_flow`` (in :mod:`streamflow`, with its recovery policies in :mod:`recovery`):
+the same, but a provider is committed to only when its first content arrives within the
+first-token timeout; before that, a failure or silence moves on to the next provider,
+unseen by the caller. After the commit a failure follows the stream recovery policy — by
+default it ends the stream with :class:`~sarvanom_sdk.errors.StreamInterrupted` carrying
+the text so far, never a clean end.
+
+Whose fault a failure is decides what it counts (F5): a timeout under a limit the
+request's own ``timeout`` shortened, or a 4xx or timeout answering the request's own
+``model`` override, gives the breaker admission back without counting; a content-filter
+refusal never counts either, and is raised to the caller unless ``on_content_filter`` is
+"fallback". A failure after which the provider may have billed (a timeout) books its
+reservation (F8).
 
 Per provider the flow picks one of its endpoints (:func:`endpoints.choose`), waits at most
 ``queue_timeout`` for a slot in that endpoint's bulkhead (else "busy": next provider),
@@ -30,27 +39,18 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .chain import not_in_chain_reason
 from .clock import Clock
-from .effects import (
-    CloseStream,
-    Emit,
-    Enter,
-    OpenStream,
-    Read,
-    Send,
-    Sleep,
-)
+from .effects import Enter, Probe, Send, Sleep
 from .endpoints import Admitted, Endpoint, choose
 from .errors import (
-    AllProvidersFailed,
-    BadResponseError,
+    ContentFiltered,
     ProviderError,
+    ProviderHTTPError,
     ProviderTimeout,
-    StreamInterrupted,
+    raise_if_refusal,
 )
 from .health import HealthRegistry
 from .hedging import hedged, hedging_wanted
@@ -58,17 +58,17 @@ from .http import HttpReply
 from .layers.cache import ResponseCache, request_key, served_from_cache
 from .layers.cost import CostGate
 from .layers.retry import RetryPolicy
-from .providers.base import Completion, StreamEvent
+from .providers.base import Completion
 from .providers.stub import STUB_MODEL, failure_summary, stub_text
 from .routing import order_providers, quota_exhausted_for
 from .settings import Settings
+from .streamflow import stream_flow
 from .types import (
     Attempt,
     AttemptOutcome,
     LLMRequest,
     LLMResponse,
     ProviderName,
-    StreamChunk,
 )
 
 logger = logging.getLogger("sarvanom_sdk")
@@ -78,13 +78,8 @@ FlowGen = Generator[Any, Any, Any]
 _STUB = ProviderName.LOCAL_STUB
 
 
-@dataclass(slots=True)
-class _OpenedStream:
-    """A provider stream after its first content: the rest is read by the flow."""
-
-    stream: Any
-    decoder: Any
-    events: list[StreamEvent]
+#: While a breaker is open: how long one health probe may take (issue 13 item 8).
+PROBE_TIMEOUT_SECONDS = 3.0
 
 
 class Router:
@@ -132,118 +127,19 @@ class Router:
         return self._respond(request, admitted, completion, trail, started)
 
     def stream_flow(self, request: LLMRequest) -> FlowGen:
-        started = self.clock.monotonic()
-        key = self.cache_key(request)
-        if key is not None:
-            hit = self.cache.get_fresh(key)
-            if hit is not None:
-                yield Emit(StreamChunk(hit.content, hit.reasoning or "", hit.provider))
-                return served_from_cache(hit, request, stale=False, latency_ms=self._ms(started))
-        trail: list[Attempt] = []
-        order = self._candidates(request, trail)
-        routed = yield from self._route(
-            request, started, trail, self._stream_attempt, order, hold=True
-        )
-        if routed is None:
-            fallback = self.fallback_response(request, trail, started, key)
-            if fallback.provider is _STUB and not self._stub_allowed(request):
-                raise AllProvidersFailed(trail[:-1], request.trace_id)
-            yield Emit(StreamChunk(fallback.content, fallback.reasoning or "", fallback.provider))
-            return fallback
-        admitted, (endpoint, opened) = routed
-        provider = admitted.provider
-        text: list[str] = []
-        reasoning: list[str] = []
-        final: StreamEvent | None = None
-        events = opened.events
-        idle = request.timeout or self.settings.total_timeout
-        try:
-            while True:
-                for event in events:
-                    if event.text or event.reasoning:
-                        text.append(event.text)
-                        reasoning.append(event.reasoning)
-                        yield Emit(StreamChunk(event.text, event.reasoning, provider))
-                    if event.done:
-                        final = event
-                if final is not None:
-                    break
-                data = yield Read(opened.stream, idle)
-                events = opened.decoder.feed(data) if data else opened.decoder.close()
-                if not data and not any(e.done for e in events):
-                    raise BadResponseError("stream ended without its terminator")
-        except ProviderError as error:
-            yield CloseStream(opened.stream)
-            partial = "".join(text)
-            reason = f"stream cut after {len(partial)} chars: {error.reason}"
-            endpoint.circuit.record_failure(admitted.ticket, error)
-            self.gate.release(admitted.hold)
-            self._record_failure(provider, error, reason, self._ms(admitted.begun), request, trail)
-            raise StreamInterrupted(
-                f"the stream from {provider.value} failed after it began: {error.reason}",
-                partial,
-                trail,
-                request.trace_id,
-            ) from error
-        except BaseException:  # the caller left the stream early, or it was cancelled
-            endpoint.circuit.release(admitted.ticket)
-            self.gate.release(admitted.hold)
-            raise
-        finally:
-            endpoint.bulkhead.leave()
-        yield CloseStream(opened.stream)
-        completion = Completion(
-            content="".join(text),
-            model=final.model,
-            usage=final.usage,
-            reasoning="".join(reasoning) or None,
-            finish_reason=final.finish_reason,
-        )
-        endpoint.circuit.record_success(admitted.ticket)
-        self.health.record_success(provider, self._ms(admitted.begun))
-        response = self._respond(request, admitted, completion, trail, started)
-        if key is not None:
-            self.cache.put(key, response)
-        return response
+        """The streaming flow (:func:`sarvanom_sdk.streamflow.stream_flow`)."""
+        return stream_flow(self, request)
 
-    # -- one attempt per protocol -------------------------------------------------------
+    # -- one attempt --------------------------------------------------------------------
     def _complete_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> FlowGen:
         reply = yield Send(admitted.endpoint.adapter.build(request), timeout)
         return self._parse(admitted.endpoint, reply)
 
-    def _stream_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> FlowGen:
-        adapter = admitted.endpoint.adapter
-        limit = min(timeout, self.settings.first_token_timeout)
-        first_by = self.clock.monotonic() + limit
-        opened = yield OpenStream(adapter.build(request, stream=True), limit)
-        if type(opened) is HttpReply:
-            self._parse(admitted.endpoint, opened)  # raises the provider's error
-            raise BadResponseError("not a stream", status=opened.status)
-        if "html" in opened.headers.get("content-type", ""):
-            yield CloseStream(opened)
-            raise BadResponseError(
-                "HTML instead of a stream (a tunnel or proxy page?)", status=opened.status
-            )
-        self._note_quota(admitted.endpoint, opened.headers, opened.status)
-        try:
-            decoder = adapter.stream_decoder()
-            events: list[StreamEvent] = []
-            while not any(e.text or e.reasoning or e.done for e in events):
-                left = first_by - self.clock.monotonic()
-                if left <= 0:
-                    raise ProviderTimeout(f"no first token within {limit:.1f}s")
-                data = yield Read(opened, left)
-                events = decoder.feed(data) if data else decoder.close()
-                if not data and not events:
-                    raise BadResponseError("stream ended before any content")
-        except ProviderError:
-            yield CloseStream(opened)
-            raise
-        return admitted.endpoint, _OpenedStream(opened, decoder, events)
-
     def _parse(self, endpoint: Endpoint, reply: HttpReply) -> Completion:
         self._note_quota(endpoint, reply.headers, reply.status)
-        return endpoint.adapter.parse(reply)
+        completion = endpoint.adapter.parse(reply)
+        raise_if_refusal(completion.finish_reason, endpoint.provider.value)
+        return completion
 
     def _note_quota(self, endpoint: Endpoint, headers: Mapping[str, str], status: int) -> None:
         wait = quota_exhausted_for(headers, status, self.clock.wall)
@@ -272,14 +168,13 @@ class Router:
                 admitted = yield from self._admit(provider, request, trail, deadline)
                 if admitted is None:
                     break
-                remaining = deadline - self.clock.monotonic()
+                limit = self.attempt_limit(admitted, request, deadline)
                 try:
-                    result = yield from attempt(
-                        admitted, request, min(self.settings.attempt_timeout, remaining)
-                    )
+                    result = yield from attempt(admitted, request, limit)
                 except ProviderError as error:
                     admitted.endpoint.bulkhead.leave()
                     self._failed(admitted, error, request, trail)
+                    self.raise_if_refused(error, request, trail)
                     wait = self.retry.delay(retries, error, deadline - self.clock.monotonic())
                     if wait is None:
                         break
@@ -288,10 +183,11 @@ class Router:
                         yield Sleep(wait)
                     continue
                 except BaseException:
-                    self.abandon(admitted)  # cancelled or closed: no outcome
+                    self.abandon(admitted, request)  # cancelled or closed: no outcome
                     raise
                 if hold:  # a stream: its outcome is known only when it ends
-                    self._committed(admitted, request, trail)
+                    reason = getattr(result, "commit_reason", "streaming")
+                    self._committed(admitted, request, trail, reason)
                 else:
                     admitted.endpoint.bulkhead.leave()
                     self._succeeded(admitted, request, trail)
@@ -319,6 +215,9 @@ class Router:
                 ticket = endpoint.circuit.admit()
                 if type(ticket) is not int:
                     refusal = refusal or str(ticket)
+                    probe = self._probe_if_due(endpoint, str(ticket))
+                    if probe is not None:
+                        yield probe
                     continue
                 remaining = deadline - self.clock.monotonic()
                 if remaining <= 0.001:
@@ -349,36 +248,152 @@ class Router:
         self._note(provider, AttemptOutcome.SKIPPED, refusal or "unavailable", request, trail)
         return None
 
+    def _probe_if_due(self, endpoint: Endpoint, refusal: str) -> Probe | None:
+        """While ``endpoint``'s breaker is open, a background health probe at most every
+        ``SARVANOM_BREAKER_PROBE_SECONDS`` (0: never) and one at a time (issue 13 item 8):
+        a healthy answer ends the open period, so a recovered provider waits seconds for
+        its trial call, not the whole reset period (which stays the longest wait)."""
+        interval = self.settings.breaker_probe_interval
+        if not interval or not refusal.startswith("circuit open"):
+            return None
+        now = self.clock.monotonic()
+        if now < endpoint.next_probe_at:
+            return None
+        call = endpoint.adapter.health_call()
+        if call is None or not endpoint.probe_gate.acquire(blocking=False):
+            return None
+        endpoint.next_probe_at = now + interval
+        timeout = min(PROBE_TIMEOUT_SECONDS, self.settings.attempt_timeout)
+
+        def done(reply: HttpReply | None, error: ProviderError | None) -> None:
+            try:
+                if error is None and reply is not None and 200 <= reply.status < 300:
+                    endpoint.circuit.allow_trial()
+            finally:
+                endpoint.probe_gate.release()
+
+        return Probe(call, timeout, done)
+
     def _succeeded(self, admitted: Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
         latency = self._ms(admitted.begun)
         admitted.endpoint.circuit.record_success(admitted.ticket)
         admitted.endpoint.observe(latency, self.clock.monotonic())
         self.health.record_success(admitted.provider, latency)
-        self._note(admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency)
+        self._note(
+            admitted.provider, AttemptOutcome.OK, "answered", request, trail, latency,
+            endpoint=admitted.endpoint,
+        )
 
-    def _committed(self, admitted: Admitted, request: LLMRequest, trail: list[Attempt]) -> None:
+    def _committed(
+        self, admitted: Admitted, request: LLMRequest, trail: list[Attempt], reason: str
+    ) -> None:
         """A stream's first content arrived: note the time to it; the breaker and the
         health counts learn the outcome when the stream ends."""
         latency = self._ms(admitted.begun)
         admitted.endpoint.observe(latency, self.clock.monotonic())
-        self._note(admitted.provider, AttemptOutcome.OK, "streaming", request, trail, latency)
+        self._note(
+            admitted.provider, AttemptOutcome.OK, reason, request, trail, latency,
+            endpoint=admitted.endpoint,
+        )
+
+    def attempt_limit(self, admitted: Admitted, request: LLMRequest, deadline: float) -> float:
+        """An attempt's time limit: the attempt timeout, or what is left of the deadline.
+        Marks ``admitted.caller_limited`` when the request's own ``timeout`` made it
+        shorter than the client's total deadline would have (F5)."""
+        now = self.clock.monotonic()
+        limit = min(self.settings.attempt_timeout, deadline - now)
+        if request.timeout is not None and request.timeout < self.settings.total_timeout:
+            configured_end = deadline - request.timeout + self.settings.total_timeout
+            configured = min(self.settings.attempt_timeout, configured_end - now)
+            admitted.caller_limited = limit < configured
+        return limit
+
+    def caller_caused(self, admitted: Admitted, error: ProviderError, request: LLMRequest) -> bool:
+        """Whether ``error`` came from the caller's own request rather than the provider's
+        health (F5): a timeout under a limit the request's ``timeout`` shortened, or a
+        timeout or 4xx (but 429) answering the request's ``model`` override. Such failures
+        give the breaker admission back without counting, so one caller cannot open a
+        provider's breaker for everyone. (Not counted per model instead: per-model state
+        keyed by a caller's model names would grow without bound, in Redis too.)"""
+        if isinstance(error, ProviderTimeout):
+            return admitted.caller_limited or request.model is not None
+        return (
+            request.model is not None
+            and isinstance(error, ProviderHTTPError)
+            and error.status is not None
+            and 400 <= error.status < 500
+            and error.status != 429
+        )
+
+    def settle_failure(
+        self,
+        admitted: Admitted,
+        error: ProviderError,
+        request: LLMRequest,
+        delivered_chars: int = 0,
+    ) -> None:
+        """The breaker and the budget learn of a failed attempt: not counted when the
+        caller or the content caused it (F5, issue 13 items 6-7); the reservation booked
+        when the provider may have billed (a timeout, or content already delivered: F8),
+        released otherwise."""
+        circuit = admitted.endpoint.circuit
+        if isinstance(error, ContentFiltered) or self.caller_caused(admitted, error, request):
+            if error.status == 429 and error.retry_after:
+                circuit.hold_for(error.retry_after)
+            circuit.release(admitted.ticket)
+        else:
+            circuit.record_failure(admitted.ticket, error)
+        if delivered_chars or isinstance(error, ProviderTimeout):
+            self.gate.forfeit(
+                admitted.hold, admitted.provider, self.model_of(admitted, request), request,
+                delivered_chars,
+            )
+        else:
+            self.gate.release(admitted.hold)
 
     def _failed(
         self, admitted: Admitted, error: ProviderError, request: LLMRequest, trail: list[Attempt]
     ) -> None:
         latency = self._ms(admitted.begun)
-        admitted.endpoint.circuit.record_failure(admitted.ticket, error)
-        self.gate.release(admitted.hold)
+        self.settle_failure(admitted, error, request)
         admitted.endpoint.observe_failure(
             self.settings.attempt_timeout * 1000.0, self.clock.monotonic()
         )
-        self._record_failure(admitted.provider, error, error.reason, latency, request, trail)
+        self.record_failure(
+            admitted.provider, error, error.reason, latency, request, trail,
+            endpoint=admitted.endpoint,
+        )
 
-    def abandon(self, admitted: Admitted) -> None:
-        """Give back everything an admitted call holds, counting no outcome."""
+    def raise_if_refused(
+        self, error: ProviderError, request: LLMRequest, trail: list[Attempt], partial: str = ""
+    ) -> None:
+        """A content-filter refusal ends the request (issue 13 item 6) unless its policy
+        says to fall over: raise it with the trail."""
+        if not isinstance(error, ContentFiltered):
+            return
+        policy = request.on_content_filter or self.settings.on_content_filter
+        if policy == "fallback":
+            return
+        error.attempts = tuple(trail)
+        error.trace_id = request.trace_id
+        error.partial_text = partial
+        raise error
+
+    def abandon(self, admitted: Admitted, request: LLMRequest | None = None) -> None:
+        """Give back everything an admitted call holds, counting no breaker outcome; the
+        call was sent, so a paid one books its reservation (F8: the provider may bill it)."""
         admitted.endpoint.circuit.release(admitted.ticket)
-        self.gate.release(admitted.hold)
+        if request is None:
+            self.gate.release(admitted.hold)
+        else:
+            self.gate.forfeit(
+                admitted.hold, admitted.provider, self.model_of(admitted, request), request
+            )
         admitted.leave_when_done()
+
+    def model_of(self, admitted: Admitted, request: LLMRequest) -> str:
+        """The model a call to ``admitted`` is priced at."""
+        return request.model or admitted.endpoint.adapter.default_model
 
     def _candidates(self, request: LLMRequest, trail: list[Attempt]) -> tuple[ProviderName, ...]:
         pinned = request.provider
@@ -462,7 +477,7 @@ class Router:
         return self.settings.fallback_to_stub or request.provider is _STUB
 
     # -- bookkeeping --------------------------------------------------------------------
-    def _record_failure(
+    def record_failure(
         self,
         provider: ProviderName,
         error: ProviderError,
@@ -470,10 +485,21 @@ class Router:
         latency_ms: float,
         request: LLMRequest,
         trail: list[Attempt],
+        error_type: str | None = None,
+        *,
+        endpoint: Endpoint | None = None,
     ) -> None:
         self.health.record_failure(provider, reason)
         self._note(
-            provider, AttemptOutcome.FAILED, reason, request, trail, latency_ms, error.status
+            provider,
+            AttemptOutcome.FAILED,
+            reason,
+            request,
+            trail,
+            latency_ms,
+            error.status,
+            error_type or error.error_type,
+            endpoint=endpoint,
         )
 
     def _note(
@@ -485,22 +511,35 @@ class Router:
         trail: list[Attempt],
         latency_ms: float = 0.0,
         status: int | None = None,
+        error_type: str | None = None,
+        *,
+        endpoint: Endpoint | None = None,
     ) -> None:
-        attempt = Attempt(provider, outcome, reason, latency_ms, status)
+        """Append an attempt to the trail, log it and tell the observers. The endpoint is
+        named (scheme, host, port) when the provider has several (D7); the log line's
+        message carries the request's trace id (D16)."""
+        label = None
+        if endpoint is not None and len(self.endpoints.get(provider, ())) > 1:
+            label = endpoint.label
+        attempt = Attempt(provider, outcome, reason, latency_ms, status, error_type, label)
         trail.append(attempt)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
-                "%s %s (%s) %.1f ms",
+                "%s%s %s (%s) %.1f ms trace=%s",
                 provider.value,
+                f" {label}" if label else "",
                 outcome.value,
                 reason,
                 latency_ms,
+                request.trace_id,
                 extra={
                     "provider": provider.value,
+                    "endpoint": label,
                     "outcome": outcome.value,
                     "reason": reason,
                     "latency_ms": round(latency_ms, 3),
                     "status": status,
+                    "error_type": error_type,
                     "trace_id": request.trace_id,
                 },
             )
@@ -509,3 +548,4 @@ class Router:
 
     def _ms(self, since: float) -> float:
         return (self.clock.monotonic() - since) * 1000.0
+

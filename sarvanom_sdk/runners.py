@@ -22,6 +22,7 @@ from .effects import (
     Emit,
     Enter,
     OpenStream,
+    Probe,
     Read,
     Send,
     Sleep,
@@ -77,6 +78,8 @@ def drive(
                     _forget(streams, effect.stream).close()
                 elif kind is Sleep:
                     sleep(effect.seconds)
+                elif kind is Probe:
+                    _probe_thread(transport, effect)
             except ProviderError as exc:
                 error = exc
     finally:
@@ -136,6 +139,13 @@ async def adrive(
                     await _forget(streams, effect.stream).close()
                 elif kind is Sleep:
                     await sleep(effect.seconds)
+                elif kind is Probe:
+                    import asyncio
+
+                    task = asyncio.ensure_future(transport.send(effect.call, effect.timeout))
+                    _BACKGROUND.add(task)  # a task only weakly referenced may vanish
+                    task.add_done_callback(_BACKGROUND.discard)
+                    task.add_done_callback(_reporter(effect))
             except ProviderError as exc:
                 error = exc
     finally:
@@ -161,6 +171,59 @@ async def arun(flow: Flow, transport: AsyncTransport) -> LLMResponse:
     async for item in adrive(flow, transport):  # noqa: B007
         pass
     return item  # type: ignore[no-any-return]
+
+
+_BACKGROUND: set[Any] = set()
+
+
+def _probe_thread(transport: SyncTransport, effect: Probe) -> None:
+    """Run a background probe on a short-lived daemon thread of its own (at most one per
+    endpoint at a time, bounded by its timeout): no pool is kept alive for it."""
+    import threading
+
+    def probe() -> None:
+        try:
+            reply = transport.send(effect.call, effect.timeout)
+        except ProviderError as error:
+            effect.done(None, error)
+        except Exception as error:  # noqa: BLE001 - a probe never raises anywhere
+            effect.done(None, ProviderError(f"probe failed: {type(error).__name__}"))
+        else:
+            effect.done(reply, None)
+
+    threading.Thread(target=probe, name="sarvanom-probe", daemon=True).start()
+
+
+async def cancel_background() -> None:
+    """Cancel the background calls (health probes) running on this event loop and let
+    them end, so closing a client leaves no pending task behind."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _BACKGROUND if task.get_loop() is loop and not task.done()]
+    for task in mine:
+        task.cancel()
+    if mine:
+        await asyncio.wait(mine, timeout=1.0)
+
+
+def _reporter(effect: Probe) -> Callable[[Any], None]:
+    """A done-callback handing a background call's outcome to ``effect.done``: (reply,
+    None) or (None, the ProviderError; any other exception or a cancellation as one)."""
+
+    def report(handle: Any) -> None:
+        if handle.cancelled():
+            effect.done(None, ProviderError("probe cancelled"))
+            return
+        error = handle.exception()
+        if error is None:
+            effect.done(handle.result(), None)
+        elif isinstance(error, ProviderError):
+            effect.done(None, error)
+        else:
+            effect.done(None, ProviderError(f"probe failed: {type(error).__name__}"))
+
+    return report
 
 
 def _forget(streams: list[Any], stream: Any) -> Any:

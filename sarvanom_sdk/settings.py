@@ -148,6 +148,14 @@ class Settings:
     hedge: bool = field(default=False, metadata=_env("SARVANOM_HEDGE"))
     hedge_delay: float | None = field(default=None, metadata=_env("SARVANOM_HEDGE_DELAY_SECONDS"))
     hedge_paid: bool = field(default=False, metadata=_env("SARVANOM_HEDGE_PAID"))
+    stream_idle_timeout: float = field(
+        default=10.0, metadata=_env("SARVANOM_STREAM_IDLE_TIMEOUT_SECONDS")
+    )
+    stream_recovery: str = field(default="raise", metadata=_env("SARVANOM_STREAM_RECOVERY"))
+    on_content_filter: str = field(default="raise", metadata=_env("SARVANOM_ON_CONTENT_FILTER"))
+    breaker_probe_interval: float = field(
+        default=10.0, metadata=_env("SARVANOM_BREAKER_PROBE_SECONDS")
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -305,12 +313,14 @@ _URL_FIELDS = frozenset(
 )
 _POSITIVE_FLOATS = frozenset(
     {"attempt_timeout", "total_timeout", "connect_timeout", "first_token_timeout",
-     "circuit_reset_seconds", "queue_timeout"}
+     "circuit_reset_seconds", "queue_timeout", "stream_idle_timeout"}
 )
 _CHOICES = {
     "gpu_remote_protocol": ("seed", "openai"),
     "huggingface_api": ("router", "task"),
     "routing_policy": ("priority", "latency"),
+    "stream_recovery": ("raise", "restart", "continue"),
+    "on_content_filter": ("raise", "fallback"),
 }
 _MULTI_URL_FIELDS = frozenset({"ollama_base_url", "gpu_remote_url"})
 
@@ -420,6 +430,7 @@ def _check(s: Settings) -> None:
     _at_least(s, "cache_stale_seconds", 0)
     _at_least(s, "cache_maxsize", 1)
     _at_least(s, "max_response_bytes", 1024)
+    _at_least(s, "breaker_probe_interval", 0)
     if s.budget_usd is not None:
         _at_least(s, "budget_usd", 0)
     if s.hedge_delay is not None:

@@ -76,6 +76,11 @@ class AttemptOutcome(str, enum.Enum):
 
 
 ROLES = ("system", "user", "assistant")
+#: Per-request policies and their allowed values (the client settings of the same names).
+_POLICIES = {
+    "stream_recovery": ("raise", "restart", "continue"),
+    "on_content_filter": ("raise", "fallback"),
+}
 TIERS = ("simple", "complex", "critical")
 
 
@@ -106,10 +111,25 @@ def _messages_from(value: Iterable[Any]) -> tuple[Message, ...]:
             )
         if not isinstance(content, str) or not content.strip():
             raise InvalidRequestError(f"{where}.content", "must be a non-empty string")
+        _encodable(f"{where}.content", content)
         out.append(Message(role, content))
     if not out:
         raise InvalidRequestError("messages", "must contain at least one message")
     return tuple(out)
+
+
+def _encodable(field_name: str, text: str) -> None:
+    """Refuse a lone UTF-16 surrogate (F12): valid in JSON and in a Python str, it cannot
+    be sent to any provider (``UnicodeEncodeError``); clients that cut an emoji in half
+    send one."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            field_name,
+            f"holds a lone UTF-16 surrogate at character {exc.start} (half of a character "
+            "split in two); send whole characters",
+        ) from None
 
 
 def new_trace_id() -> str:
@@ -128,6 +148,8 @@ class LLMRequest:
     for this request; ``timeout`` overrides the client's total deadline in seconds.
     ``tier`` ("simple", "complex", "critical") asks for the matching preference order
     (see :mod:`sarvanom_sdk.routing`); ``hedge`` turns hedging on or off for this request.
+    ``stream_recovery`` ("raise", "restart", "continue") and ``on_content_filter``
+    ("raise", "fallback") override the client's settings of the same names.
     """
 
     prompt: str | None = None
@@ -142,6 +164,8 @@ class LLMRequest:
     tier: str | None = None
     hedge: bool | None = None
     trace_id: str = field(default_factory=new_trace_id)
+    stream_recovery: str | None = None
+    on_content_filter: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -150,12 +174,15 @@ class LLMRequest:
         if self.prompt is not None:
             if not isinstance(self.prompt, str) or not self.prompt.strip():
                 raise InvalidRequestError("prompt", "must be a non-empty string")
+            _encodable("prompt", self.prompt)
         else:
             if isinstance(self.messages, (str, bytes)):
                 raise InvalidRequestError("messages", "must be a list of messages, not a string")
             set_(self, "messages", _messages_from(self.messages or ()))
-        if self.system is not None and not isinstance(self.system, str):
-            raise InvalidRequestError("system", "must be a string")
+        if self.system is not None:
+            if not isinstance(self.system, str):
+                raise InvalidRequestError("system", "must be a string")
+            _encodable("system", self.system)
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
             raise InvalidRequestError("max_tokens", f"must be an integer 1..{MAX_TOKENS_CAP}")
         if not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
@@ -173,6 +200,7 @@ class LLMRequest:
         if self.model is not None:
             if not isinstance(self.model, str) or not self.model.strip():
                 raise InvalidRequestError("model", "must be a non-empty string")
+            _encodable("model", self.model)
             if self.provider is None:
                 raise InvalidRequestError(
                     "model",
@@ -193,6 +221,12 @@ class LLMRequest:
             )
         if self.hedge is not None and not isinstance(self.hedge, bool):
             raise InvalidRequestError("hedge", "must be true, false or None")
+        for name, allowed in _POLICIES.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise InvalidRequestError(
+                    name, f"unknown policy {value!r}; allowed: {', '.join(allowed)}"
+                )
         if not isinstance(self.trace_id, str) or not self.trace_id or len(self.trace_id) > 128:
             raise InvalidRequestError("trace_id", "must be a non-empty string of at most 128 chars")
         if self.prompt_chars() > MAX_PROMPT_CHARS:
@@ -244,6 +278,11 @@ class Attempt:
 
     ``reason`` says why it was skipped or failed ("circuit open until ...",
     "paid API disabled", "HTTP 503: ..."); it never holds a key or the prompt.
+    ``error_type`` is the failure's typed cause (``timeout``, ``stalled``, ``connection``,
+    ``stream_cut``, ``malformed_reply``, ``too_large``, ``content_filter``,
+    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``);
+    None for an attempt that did not fail. ``endpoint`` names the base URL (scheme, host
+    and port) when the provider has several.
     """
 
     provider: ProviderName
@@ -251,6 +290,8 @@ class Attempt:
     reason: str = ""
     latency_ms: float = 0.0
     status: int | None = None
+    error_type: str | None = None
+    endpoint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -259,6 +300,8 @@ class Attempt:
             "reason": self.reason,
             "latency_ms": round(self.latency_ms, 3),
             "status": self.status,
+            "error_type": self.error_type,
+            "endpoint": self.endpoint,
         }
 
 
@@ -297,17 +340,22 @@ class LLMResponse:
 
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
-    """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``."""
+    """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``.
+
+    ``restart=True`` (an empty chunk, only with ``stream_recovery="restart"``): the stream
+    was cut and starts again on another provider; discard every chunk received so far."""
 
     text: str = ""
     reasoning: str = ""
     provider: ProviderName | None = None
+    restart: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointHealth:
     """One base URL of a provider (scheme, host and port only): its own breaker, its
-    calls in flight and its recent latency (peak-EWMA)."""
+    calls in flight, its recent latency (peak-EWMA) and what its last health probe said
+    (``last_error``: None when it answered, or when none was made)."""
 
     url: str
     circuit_state: str
@@ -315,6 +363,7 @@ class EndpointHealth:
     circuit_open_until: datetime | None
     in_flight: int
     latency_ms: float
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

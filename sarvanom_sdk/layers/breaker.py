@@ -192,6 +192,12 @@ class ProviderCircuit:
             self._storage.opened_at = self._clock.wall()
         self.release(ticket)
 
+    def allow_trial(self) -> None:
+        """A health probe found the provider up while open: end the open period now, so
+        the next call is the single half-open trial (issue 13 item 8)."""
+        if self._storage.state == self._pb.STATE_OPEN:
+            self._storage.opened_at = self._clock.wall() - self._reset
+
     # -- inspection ---------------------------------------------------------------------
     def view(self) -> CircuitView:
         state, failures = self._state_and_counter()

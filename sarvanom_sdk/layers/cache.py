@@ -36,7 +36,10 @@ def request_key(request: LLMRequest, chain_identity: str) -> str:
         request.temperature,
         request.provider.value if request.provider else None,
     )
-    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    # surrogatepass: a key can always be made (F12), even for text that cannot be sent
+    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
     return hashlib.sha256(encoded).hexdigest()
 
 

@@ -8,7 +8,13 @@ Before a paid call the gate estimates its worst case — the prompt's tokens (ab
 characters a token) plus ``max_tokens`` — and, with a budget, *reserves* it atomically:
 the provider is skipped if the reservation would take the spend (booked plus reserved)
 past the budget. After the call the reservation is *settled* to the real cost, from the
-reply's usage; a call that failed or was cancelled *releases* it. So concurrent callers
+reply's usage; a call that failed before the provider could generate anything *releases*
+it. A call the provider may have billed without our seeing its usage — a paid stream
+abandoned, cancelled or cut, an attempt that timed out, a cancelled hedge loser — is
+*forfeited* (F8): it books at least its whole reservation, or what it delivered when that
+is more (completion tokens estimated at four characters a token when the provider sent no
+usage). The reservation is the honest bound: a provider keeps generating, and billing, up to
+``max_tokens`` until it notices the caller left. So concurrent callers
 never overrun the budget by more than one request's cost (its real cost above its
 estimate). The ledger is local (a lock) or shared between processes
 (:class:`sarvanom_sdk.shared_state.ledger.SharedBudgetLedger`), with the same API.
@@ -53,9 +59,17 @@ def price_of(model: str) -> tuple[float, float]:
     return UNKNOWN_PAID_PRICE
 
 
+#: The most tokens one count is believed to hold (the adapters clamp to the same bound).
+_MAX_TOKENS = 10**9
+
+
 def cost_usd(model: str, usage: Usage) -> float:
+    """USD for ``usage``; never negative and always finite (F15): counts are clamped to
+    ``0..10**9`` here too, whoever built the Usage."""
     per_in, per_out = price_of(model)
-    return (usage.prompt_tokens * per_in + usage.completion_tokens * per_out) / 1_000_000
+    prompt = min(max(usage.prompt_tokens, 0), _MAX_TOKENS)
+    completion = min(max(usage.completion_tokens, 0), _MAX_TOKENS)
+    return (prompt * per_in + completion * per_out) / 1_000_000
 
 
 def estimate_usd(model: str, request: LLMRequest) -> float:
@@ -169,6 +183,31 @@ class CostGate:
         return amount
 
     def release(self, hold: Hold | None) -> None:
-        """Give back a hold whose call cost nothing (failed, cancelled, never made)."""
+        """Give back a hold whose call cost nothing (failed before any generation)."""
         if hold is not None and hold is not NO_HOLD:
             self.ledger.release(hold)
+
+    def forfeit(
+        self,
+        hold: Hold,
+        provider: ProviderName,
+        model: str,
+        request: LLMRequest,
+        delivered_chars: int = 0,
+        usage: Usage | None = None,
+    ) -> float:
+        """Book a call that ended without a clean answer but may have been billed (F8):
+        the larger of its whole reservation and what it delivered (``usage`` when the
+        provider sent it, else the prompt's estimate plus ``delivered_chars / 4``
+        completion tokens, rounded up). Returns the amount booked (0 for free providers)."""
+        if provider not in PAID_PROVIDERS:
+            self.release(hold)
+            return 0.0
+        if usage is None:
+            usage = Usage(request.prompt_chars() // 4 + 16, -(-delivered_chars // 4))
+        amount = max(cost_usd(model, usage), hold.amount_usd)
+        if hold is not NO_HOLD:
+            self.ledger.settle(hold, amount)
+        elif amount:
+            self.ledger.book(amount)
+        return amount

@@ -12,6 +12,8 @@ from typing import Any, Generic, TypeVar
 
 from ..errors import (
     BadResponseError,
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderConnectionError,
     ProviderError,
     ServerError,
@@ -48,16 +50,32 @@ def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def usage_from(value: Any, prompt_key: str, completion_key: str) -> Usage | None:
-    """Token counts from a JSON object; None when it holds neither count."""
-    data = as_dict(value)
-    prompt, completion = data.get(prompt_key), data.get(completion_key)
-    if not isinstance(prompt, int) and not isinstance(completion, int):
+#: The largest token count believed from a provider (F15): a billion tokens is far past
+#: any model's context, and keeps every cost finite.
+MAX_TOKEN_COUNT = 10**9
+
+
+def token_count(value: Any) -> int | None:
+    """A provider's token count clamped to ``0 <= n <= MAX_TOKEN_COUNT`` (F15: a negative
+    count would refill a budget, a huge one overflow the cost); None unless a JSON int."""
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    return Usage(
-        prompt if isinstance(prompt, int) else 0,
-        completion if isinstance(completion, int) else 0,
-    )
+    return min(max(value, 0), MAX_TOKEN_COUNT)
+
+
+def usage_of(prompt: Any, completion: Any) -> Usage | None:
+    """A :class:`Usage` from two raw counts (each clamped by :func:`token_count`); None when
+    neither is a count. The one place provider token counts are read."""
+    prompt, completion = token_count(prompt), token_count(completion)
+    if prompt is None and completion is None:
+        return None
+    return Usage(prompt or 0, completion or 0)
+
+
+def usage_from(value: Any, prompt_key: str, completion_key: str) -> Usage | None:
+    """Token counts from a JSON object (clamped); None when it holds neither count."""
+    data = as_dict(value)
+    return usage_of(data.get(prompt_key), data.get(completion_key))
 
 
 def error_detail(data: Any) -> str | None:
@@ -106,12 +124,44 @@ def status_error(
     if detail is None:
         head = reply.body.lstrip()[:1]
         detail = "HTML error page" if head == b"<" else reply.text() if head else "empty body"
-    return error_for_status(
+    error = error_for_status(
         reply.status,
         redact(detail, secrets),
         provider=provider,
         retry_after=_first_known(parse_retry_after(reply.headers), retry_after),
     )
+    cause = refusal_class(reply.status, data)
+    if cause is None:
+        return error
+    return cause(str(error), provider=provider, status=reply.status)
+
+
+#: Error codes of a content-policy refusal (OpenAI and compatible servers, Azure OpenAI).
+_FILTER_CODES = frozenset({"content_policy_violation", "content_filter"})
+
+
+def refusal_class(status: int, data: Any) -> type[ProviderError] | None:
+    """The typed cause of a 4xx error body that is not the provider's fault (issue 13
+    items 6-7), or None: a content-filter refusal (OpenAI ``code``
+    ``content_policy_violation``/``content_filter`` on a 400) or a context-length error
+    (OpenAI/Hugging Face ``code: context_length_exceeded``; llama.cpp ``type:
+    exceed_context_size_error``; Anthropic's 400 ``invalid_request_error`` "prompt is too
+    long: ...")."""
+    if not 400 <= status < 500:
+        return None
+    error = as_dict(as_dict(data).get("error"))
+    code, kind, message = error.get("code"), error.get("type"), error.get("message")
+    if status == 400 and code in _FILTER_CODES:
+        return ContentFiltered
+    if code == "context_length_exceeded" or kind == "exceed_context_size_error":
+        return ContextLengthExceeded
+    if (
+        kind == "invalid_request_error"
+        and isinstance(message, str)
+        and message.startswith("prompt is too long")
+    ):
+        return ContextLengthExceeded
+    return None
 
 
 def _first_known(first: float | None, second: float | None) -> float | None:
@@ -160,15 +210,24 @@ def reported_error(
     return ServerError(excerpt(detail), provider=provider)
 
 
+class MalformedEvent(BadResponseError):
+    """One stream event that is not a JSON object: skipped and counted mid-stream (issue 13
+    item 5), fatal as the last frame of a body or past :data:`MAX_MALFORMED_EVENTS`."""
+
+
+#: Malformed events one stream may skip; one more is a provider error.
+MAX_MALFORMED_EVENTS = 3
+
+
 def load_event_json(text: str, provider: str, secrets: tuple[str, ...]) -> Mapping[str, Any]:
-    """One stream event's JSON object; :class:`BadResponseError` if it is not one."""
+    """One stream event's JSON object; :class:`MalformedEvent` if it is not one."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         shown = excerpt(redact(text, secrets), 80)
-        raise BadResponseError(f"malformed stream event: {shown!r}", provider=provider)
+        raise MalformedEvent(f"malformed stream event: {shown!r}", provider=provider)
     return data
 
 
@@ -181,7 +240,12 @@ class WireAdapter:
     """What every HTTP adapter holds and does alike: its identity and secret, its header
     sets (built once, read-only, shared by every call), the health probe, and the reading
     of a reply's status and JSON. Subclasses add ``build``, ``parse``, ``stream_decoder``.
+
+    ``accepts_prefill``: the protocol continues a final assistant message (a prefill), so
+    ``stream_recovery="continue"`` may send it the text a cut stream had delivered.
     """
+
+    accepts_prefill: bool = False
 
     __slots__ = (
         "name",
@@ -245,37 +309,64 @@ class TerminatedDecoder(ABC, Generic[Frame]):
     """A stream whose protocol marks its end (``[DONE]``, ``message_stop``, ``done:
     true``): frames are decoded as they complete, anything after the terminator is
     ignored, and :meth:`close` before the terminator raises
-    :class:`ProviderConnectionError` (the stream was cut)."""
+    :class:`ProviderConnectionError` (the stream was cut) — unless the last event carried
+    the protocol's finish marker (a ``finish_reason``, a ``stop_reason``) and the body
+    ended cleanly: some servers end a complete stream without the terminator (issue 13
+    item 1). A malformed event mid-stream (after a valid one) is skipped and counted in ``malformed`` (item 5);
+    more than :data:`MAX_MALFORMED_EVENTS` is a :class:`BadResponseError`."""
 
-    __slots__ = ("provider", "secrets", "done")
+    __slots__ = ("provider", "secrets", "done", "malformed", "_valid")
 
     def __init__(self, provider: str, secrets: tuple[str, ...]) -> None:
         self.provider = provider
         self.secrets = secrets
         self.done = False
+        self.malformed = 0
+        self._valid = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
-        return [] if self.done else self._decode(self._frames(data))
+        return [] if self.done else self._decode(self._frames(data), lenient=True)
 
     def close(self) -> list[StreamEvent]:
         """The events of a last frame left without its line end; a body that stopped
-        before the terminator (even part-way through a frame) is a cut stream."""
+        before the terminator (even part-way through a frame) is a cut stream, unless the
+        stream had finished (its finish marker came) and no frame was cut."""
         if self.done:
             return []
         try:
             events = self._decode(self._last_frames())
         except BadResponseError:
             events = []  # a frame cut part-way: the connection, not the provider, failed
+        else:
+            if not self.done:
+                finished = self._finished()
+                if finished is not None:
+                    self.done = True
+                    events.append(finished)
         if not self.done:
             raise ProviderConnectionError(
                 "stream ended before its terminator", provider=self.provider
             )
         return events
 
-    def _decode(self, frames: list[Frame]) -> list[StreamEvent]:
+    def _finished(self) -> StreamEvent | None:
+        """The done event of a stream whose finish marker came, or None (a cut)."""
+        return None
+
+    def _decode(self, frames: list[Frame], lenient: bool = False) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for frame in frames:
-            self._handle(frame, out)
+            try:
+                self._handle(frame, out)
+                self._valid = True
+            except MalformedEvent as error:
+                self.malformed += 1
+                # mid-stream only: a body that starts with garbage is not this protocol
+                if not (lenient and self._valid) or self.malformed > MAX_MALFORMED_EVENTS:
+                    raise BadResponseError(
+                        f"{self.malformed} malformed events in one stream; last: {error}",
+                        provider=self.provider,
+                    ) from None
             if self.done:
                 break
         return out

@@ -19,7 +19,10 @@ Stream: SSE events ``message_start`` (model, input tokens), ``content_block_delt
 (``text_delta`` -> text, ``thinking_delta`` -> reasoning), ``message_delta`` (output tokens,
 stop reason), ``message_stop`` (the terminator); ``ping`` and unknown events are ignored.
 An ``error`` event raises: ``overloaded_error`` a ServerError with status 529,
-``rate_limit_error`` :class:`RateLimited`, anything else a ServerError.
+``rate_limit_error`` :class:`RateLimited`, anything else a ServerError. A body that ends
+cleanly after a ``stop_reason`` but before ``message_stop`` is complete. ``stop_reason:
+"refusal"`` is raised by the router as :class:`ContentFiltered`; a 400
+``invalid_request_error`` "prompt is too long" is :class:`ContextLengthExceeded`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from ._wire import (
     as_str,
     load_event_json,
     reported_error,
+    token_count,
+    usage_of,
 )
 from .base import Completion, StreamEvent
 
@@ -50,9 +55,11 @@ _STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429}
 
 
 class AnthropicAdapter(WireAdapter):
-    """The Messages API at ``base_url`` (``https://api.anthropic.com``); paid by default."""
+    """The Messages API at ``base_url`` (``https://api.anthropic.com``); paid by default.
+    A final assistant message is continued (a prefill), natively."""
 
     __slots__ = ("_messages_url",)
+    accepts_prefill = True
 
     def __init__(
         self,
@@ -157,15 +164,21 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
             self._counts(data.get("usage"))
         elif kind == "message_stop":
             self.done = True
-            out.append(
-                StreamEvent(
-                    done=True, usage=self._usage(), finish_reason=self._stop, model=self._model
-                )
-            )
+            out.append(self._done_event())
         elif kind == "error":
             error_type = as_dict(data.get("error")).get("type")
             status = _STREAM_ERROR_STATUS.get(error_type) if isinstance(error_type, str) else None
             raise reported_error(data, self.provider, self.secrets, status)
+
+    def _done_event(self) -> StreamEvent:
+        return StreamEvent(
+            done=True, usage=self._usage(), finish_reason=self._stop, model=self._model
+        )
+
+    def _finished(self) -> StreamEvent | None:
+        """A body that ended cleanly after ``message_delta`` gave a ``stop_reason`` is
+        complete without ``message_stop``."""
+        return self._done_event() if self._stop else None
 
     @staticmethod
     def _delta(delta: Mapping[str, Any], out: list[StreamEvent]) -> None:
@@ -185,13 +198,12 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
         prompt = _prompt_tokens(counts)
         if prompt is not None:
             self._input = prompt
-        if isinstance(counts.get("output_tokens"), int):
-            self._output = counts["output_tokens"]
+        output = token_count(counts.get("output_tokens"))
+        if output is not None:
+            self._output = output
 
     def _usage(self) -> Usage | None:
-        if self._input is None and self._output is None:
-            return None
-        return Usage(self._input or 0, self._output or 0)
+        return usage_of(self._input, self._output)
 
 
 #: The prompt's token counts in a Messages API usage object: tokens read from and written
@@ -200,14 +212,10 @@ _PROMPT_KEYS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input
 
 
 def _prompt_tokens(counts: Any) -> int | None:
-    found = [counts[k] for k in _PROMPT_KEYS if isinstance(counts.get(k), int)]
-    return sum(found) if found else None
+    found = [n for k in _PROMPT_KEYS if (n := token_count(counts.get(k))) is not None]
+    return token_count(sum(found)) if found else None
 
 
 def _usage_of(value: Any) -> Usage | None:
     counts = as_dict(value)
-    prompt = _prompt_tokens(counts)
-    completion = counts.get("output_tokens")
-    if prompt is None and not isinstance(completion, int):
-        return None
-    return Usage(prompt or 0, completion if isinstance(completion, int) else 0)
+    return usage_of(_prompt_tokens(counts), counts.get("output_tokens"))

@@ -19,15 +19,42 @@ from ..http import HttpCall, HttpReply
 from ..types import LLMRequest, ProviderName, Usage
 
 
+def clean_text(text: str) -> str:
+    """``text`` with every lone UTF-16 surrogate replaced by U+FFFD (F15).
+
+    ``json.loads`` turns a provider's ``"\\ud83d"`` (half an emoji) into a lone surrogate,
+    a str that raises ``UnicodeEncodeError`` wherever it is later encoded (a socket, a
+    cache, a log file). A surrogate pair split into two escapes is joined into its real
+    character. Costs one UTF-8 encode when the text is clean."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _clean_fields(value: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        text = getattr(value, name)
+        if text:
+            cleaned = clean_text(text)
+            if cleaned is not text:
+                object.__setattr__(value, name, cleaned)
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """What a provider answered: the adapter's output for a whole reply."""
+    """What a provider answered: the adapter's output for a whole reply. Its texts are
+    made encodable on construction (:func:`clean_text`)."""
 
     content: str
     model: str | None = None
     usage: Usage | None = None
     reasoning: str | None = None
     finish_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("content", "reasoning", "model", "finish_reason"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +72,9 @@ class StreamEvent:
     usage: Usage | None = None
     finish_reason: str | None = None
     model: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("text", "reasoning", "model", "finish_reason"))
 
 
 class StreamDecoder(Protocol):

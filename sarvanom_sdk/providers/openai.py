@@ -14,7 +14,10 @@ Reply: ``choices[0].message.content`` (``reasoning_content``/``reasoning`` kept 
 served with 200, empty ``choices``) is a :class:`BadResponseError`. The stream is SSE
 ``data:`` chunks ending ``data: [DONE]``; an ``{"error": ...}`` chunk raises
 :class:`ServerError`; a stream that ends before ``[DONE]`` raises
-:class:`ProviderConnectionError`.
+:class:`ProviderConnectionError` unless a chunk with a ``finish_reason`` came and the body
+ended cleanly (complete; some servers omit ``[DONE]``). A 400 whose ``error.code`` is
+``content_policy_violation``/``content_filter`` is :class:`ContentFiltered`, and
+``context_length_exceeded`` is :class:`ContextLengthExceeded` (see ``_wire``).
 
 ``max_tokens`` is sent rather than ``max_completion_tokens``: every compatible server reads
 it, and OpenAI accepts it for its chat models (its o-series reasoning models do not).
@@ -53,10 +56,12 @@ class OpenAIAdapter(WireAdapter):
 
     ``name`` and ``paid`` say which provider this instance is; ``extra_headers`` are sent
     with every call (the key's header wins over them); ``health_url`` replaces the default
-    health probe ``GET {base_url}/models``.
+    health probe ``GET {base_url}/models``. ``accepts_prefill=True`` declares a server that
+    continues a final assistant message (llama.cpp's server, vLLM with
+    ``continue_final_message``); OpenAI itself does not, so the default is False.
     """
 
-    __slots__ = ("_chat_url",)
+    __slots__ = ("_chat_url", "accepts_prefill")
 
     def __init__(
         self,
@@ -68,8 +73,10 @@ class OpenAIAdapter(WireAdapter):
         paid: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         health_url: str | None = None,
+        accepts_prefill: bool = False,
     ) -> None:
         base = base_url.rstrip("/")
+        self.accepts_prefill = accepts_prefill
         super().__init__(
             name=name,
             paid=paid,
@@ -148,10 +155,7 @@ class OpenAIStreamDecoder(SSEStreamDecoder):
     def _handle(self, frame: SSEEvent, out: list[StreamEvent]) -> None:
         if frame.data == "[DONE]":
             self.done = True
-            usage = usage_from(self._usage, "prompt_tokens", "completion_tokens")
-            out.append(
-                StreamEvent(done=True, usage=usage, finish_reason=self._finish, model=self._model)
-            )
+            out.append(self._done_event())
             return
         chunk = load_event_json(frame.data, self.provider, self.secrets)
         if chunk.get("error"):
@@ -167,6 +171,15 @@ class OpenAIStreamDecoder(SSEStreamDecoder):
         reasoning = _reasoning(delta)
         if text or reasoning:
             out.append(StreamEvent(text=text, reasoning=reasoning))
+
+    def _done_event(self) -> StreamEvent:
+        usage = usage_from(self._usage, "prompt_tokens", "completion_tokens")
+        return StreamEvent(done=True, usage=usage, finish_reason=self._finish, model=self._model)
+
+    def _finished(self) -> StreamEvent | None:
+        """A body that ended cleanly after a chunk with a ``finish_reason`` is complete
+        without ``data: [DONE]`` (vLLM, some proxies); its usage chunk is kept."""
+        return self._done_event() if self._finish else None
 
 
 def _first_choice(body: Mapping[str, Any]) -> Mapping[str, Any]:

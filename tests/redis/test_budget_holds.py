@@ -84,17 +84,18 @@ def test_a_failed_paid_call_gives_its_reservation_back(
     assert ledger.spent_usd == 0 and ledger.remaining() == pytest.approx(BUDGET)
 
 
-def test_a_stream_left_early_gives_its_reservation_back(
+def test_a_stream_left_early_books_its_reservation(
     emu: ProviderEmulator, state: dict[str, Any]
 ) -> None:
+    """F8: the provider may bill what it generated after the caller left."""
     client = SarvanClient(**paid(emu, state))
     with client.stream("tell me a story", max_tokens=500) as stream:
         next(iter(stream))
     ledger = ledger_of(client)
-    assert ledger.remaining() == pytest.approx(BUDGET)
+    assert 0 < ledger.spent_usd and ledger.remaining() == pytest.approx(BUDGET - ledger.spent_usd)
 
 
-async def test_a_cancelled_paid_call_gives_its_reservation_back(
+async def test_a_cancelled_paid_call_books_its_reservation(
     emu: ProviderEmulator, state: dict[str, Any]
 ) -> None:
     client = AsyncSarvanClient(**paid(emu, state))
@@ -105,5 +106,5 @@ async def test_a_cancelled_paid_call_gives_its_reservation_back(
     with pytest.raises(asyncio.CancelledError):
         await task
     await client.close()
-    ledger = ledger_of(client)
-    assert ledger.remaining() == pytest.approx(BUDGET)
+    ledger = ledger_of(client)  # F8: the call was sent; the provider may bill it
+    assert 0 < ledger.spent_usd and ledger.remaining() == pytest.approx(BUDGET - ledger.spent_usd)

@@ -26,6 +26,7 @@ def test_a_breaker_opened_by_one_process_is_seen_by_all_and_one_probe_follows(
             circuit_fail_max=3,
             circuit_reset_seconds=RESET_SECONDS,
             cache_ttl_seconds=0,
+            breaker_probe_interval=0,  # the shared trial alone: no background probes
         ),
     )
     emu.inject("ollama", Fault.http(503), times=3)

@@ -49,6 +49,7 @@ def driver(
         attempt_timeout=2.0,  # > the slow trial; every admission happens before either
         total_timeout=5.0,
         max_concurrency=f"ollama_local={BURST},openai={BURST}",
+        breaker_probe_interval=0,  # the state machine alone: no background probes
     )
     with open_driver(request.param, clock=clock, **settings) as made:
         yield made

@@ -97,6 +97,11 @@ MATRIX = {
 }
 
 
+#: Issue 13 items 1 and 5: an SSE stream complete but for its terminator, and one
+#: malformed event in it, are answers, not provider failures.
+_SSE_SURVIVES = ("no_terminator", "malformed_json")
+
+
 def _cases() -> Iterator[object]:
     for spec in FAULTS:
         for wire in WIRES.values():
@@ -104,6 +109,8 @@ def _cases() -> Iterator[object]:
                 streamed = op == "stream" and wire.streams
                 if spec.streamed_only and not streamed:
                     continue
+                if streamed and wire.name != "ollama" and spec.name in _SSE_SURVIVES:
+                    continue  # not a fault on an SSE stream: tests/parity/test_failover.py
                 marks = [pytest.mark.load] if spec.slow else []
                 yield pytest.param(spec, wire, op, id=f"{spec.name}-{wire.name}-{op}", marks=marks)
 
@@ -227,6 +234,8 @@ def test_the_matrix_covers_every_fault_wire_and_operation() -> None:
     streamed_only = sum(1 for s in FAULTS if s.streamed_only)
     non_streaming = sum(1 for w in WIRES.values() if not w.streams)
     expected = len(FAULTS) * len(WIRES) * len(OPS) - streamed_only * (len(WIRES) + non_streaming)
+    sse_streams = sum(1 for w in WIRES.values() if w.streams and w.name != "ollama")
+    expected -= len(_SSE_SURVIVES) * sse_streams  # survived on SSE streams (items 1, 5)
     assert len(CASES) == expected
 
 

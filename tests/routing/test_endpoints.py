@@ -237,3 +237,58 @@ def test_health_shows_each_endpoint_with_its_own_breaker(kind):
         assert dead.consecutive_failures >= 1 and alive.consecutive_failures == 0
         assert alive.circuit_state == "closed" and alive.latency_ms > 0
         assert health.circuit_state != "open"  # usable while one endpoint is
+
+
+def test_D6_a_failing_endpoints_latency_penalty_is_bounded_finite_and_decays() -> None:
+    """Issue 17 D6: doubling per failure reached infinity (invalid JSON) and never
+    recovered; now it is at most 4 x the penalty and decays with time."""
+    import json as _json
+
+    from sarvanom_sdk.endpoints import MAX_PENALTY_FACTOR
+
+    made = endpoint()
+    for _ in range(5000):
+        made.observe_failure(15_000.0, 0.0)
+    worst = made.latency_ms(0.0)
+    assert 0 < worst <= 15_000.0 * MAX_PENALTY_FACTOR
+    _json.dumps({"latency_ms": worst}, allow_nan=False)
+    assert made.latency_ms(60.0) < worst / 100
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_D7_D16_trail_and_log_name_the_endpoint_and_the_log_line_the_trace_id(kind, caplog):
+    """Issue 17 D7: with several endpoints the trail and the attempt log line say which
+    one failed; D16: the log line's message carries the request's trace id."""
+    import logging
+
+    with emulators(0.0) as (emu,):
+        dead = emu.refused_url("ollama")
+        settings = {**BASE, "providers": (OLLAMA,), **ollama_at(dead, emu.url_for("ollama"))}
+        with client(kind, **settings) as driver, caplog.at_level(logging.INFO, "sarvanom_sdk"):
+            for i in range(6):  # power of two choices: the dead one comes first sometimes
+                response = driver.complete(f"which box {i}", trace_id=f"trace-{i}")
+                failed = [a for a in response.attempts if a.outcome.value == "failed"]
+                if failed:
+                    break
+    assert failed, "the refusing endpoint was never tried"
+    dead_label = dead.rsplit("/", 1)[0] if dead.count("/") > 2 else dead
+    assert failed[0].endpoint is not None and failed[0].endpoint in dead_label
+    assert failed[0].to_dict()["endpoint"] == failed[0].endpoint
+    lines = [r for r in caplog.records if getattr(r, "outcome", None) == "failed"]
+    assert lines and lines[0].endpoint == failed[0].endpoint
+    assert failed[0].endpoint in lines[0].getMessage()
+    assert f"trace=trace-{i}" in lines[0].getMessage()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_D7_a_probe_says_which_endpoint_failed(kind):
+    with emulators(0.0) as (emu,):
+        dead = emu.refused_url("ollama")
+        settings = {**BASE, "providers": (OLLAMA,), **ollama_at(dead, emu.url_for("ollama"))}
+        with client(kind, **settings) as driver:
+            health = driver.health(probe=True)[OLLAMA.value]
+    by_url = {e.url: e.last_error for e in health.endpoints}
+    refused = [url for url, error in by_url.items() if error is not None]
+    assert len(refused) == 1 and refused[0] in dead
+    assert [error for error in by_url.values() if error is None] == [None]
+    assert health.last_error is None or refused[0] in health.last_error

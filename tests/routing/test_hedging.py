@@ -200,3 +200,17 @@ def test_a_busy_backup_does_not_delay_the_primarys_answer(kind):
         backup.leave()
     assert answer.provider is OLLAMA
     assert answer.latency_ms < 600  # the primary answered after 100 ms
+
+
+@both
+def test_F8_a_cancelled_paid_loser_books_its_reservation(kind):
+    """Issue 12 F8: the paid loser's request was sent; the provider may bill it."""
+    late = {"hedge_delay": 0.05, "hedge_paid": True, "budget_usd": 1.0}
+    with racing(kind, Fault.delay(0.3), "openai", **late) as (emu, driver):
+        emu.inject("openai", Fault.delay(3.0))
+        answer = driver.complete("q", max_tokens=100)
+        assert answer.provider is OLLAMA and driver.client.router.hedges == 1
+        assert steps(answer)[-1] == (OPENAI, "skipped", "hedge lost: cancelled")
+        ledger = driver.client.router.gate.ledger
+        assert ledger.spent_usd > 0
+        assert ledger.remaining() == 1.0 - ledger.spent_usd

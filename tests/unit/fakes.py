@@ -31,15 +31,20 @@ HANG = "hang"
 
 
 class FakeAdapter:
-    """Protocol: body ``b"text"`` is the answer; streams are lines, ``DONE`` ends them."""
+    """Protocol: body ``b"text"`` is the answer; streams are lines, ``DONE`` ends them, a
+    line starting ``:`` is a keep-alive comment, ``FINISH:<reason>`` carries a finish
+    reason. ``calls`` keeps every request built (to see prefills)."""
 
     def __init__(self, name: ProviderName) -> None:
         self.name = name
         self.paid = name in PAID_PROVIDERS
         self.default_model = f"{name.value}-model"
         self.secrets = ()
+        self.accepts_prefill = False
+        self.requests: list[LLMRequest] = []
 
     def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
+        self.requests.append(request)
         return HttpCall("POST", f"http://fake/{self.name.value}", json={"stream": stream})
 
     def parse(self, reply: HttpReply) -> Completion:
@@ -68,7 +73,10 @@ class _LineDecoder:
             if line == "DONE":
                 self.done = True
                 out.append(StreamEvent(done=True, usage=Usage(1, 2)))
-            else:
+            elif line.startswith("FINISH:"):
+                self.done = True
+                out.append(StreamEvent(done=True, finish_reason=line[7:]))
+            elif not line.startswith(":"):
                 out.append(StreamEvent(text=line))
         return out
 
@@ -92,6 +100,12 @@ class FakeStream:
         if not self.chunks:
             return b""
         item = self.chunks.popleft()
+        if isinstance(item, float):  # a pause of that many seconds before the next item
+            if item > timeout:
+                self.clock.advance(timeout)
+                raise ProviderTimeout(f"no data for {timeout:.1f}s")
+            self.clock.advance(item)
+            item = self.chunks.popleft() if self.chunks else b""
         if item == HANG:
             self.clock.advance(timeout)
             raise ProviderTimeout(f"no data for {timeout:.1f}s")
@@ -161,6 +175,7 @@ class Harness:
 
     def __init__(self, providers: tuple[ProviderName, ...], **settings: Any) -> None:
         settings.setdefault("enable_paid_api", True)
+        settings.setdefault("breaker_probe_interval", 0)  # no background probes unless asked
         self.settings = Settings(**settings)
         self.clock = FakeClock()
         self.transport = FakeTransport(self.clock)

@@ -8,6 +8,8 @@ from hypothesis import given
 
 from sarvanom_sdk.errors import (
     BadResponseError,
+    ClientRequestError,
+    ContextLengthExceeded,
     ProviderConnectionError,
     RateLimited,
     ServerError,
@@ -266,12 +268,32 @@ def test_unknown_events_are_ignored() -> None:
 
 
 def test_cut_stream_raises_connection_error() -> None:
-    error = h.stream_error(ADAPTER.stream_decoder, STREAM[: STREAM.index(b"event: message_stop")])
+    error = h.stream_error(ADAPTER.stream_decoder, STREAM[: STREAM.index(b"event: message_delta")])
     assert isinstance(error, ProviderConnectionError)
 
 
-def test_stream_cut_anywhere_raises() -> None:
-    h.cut_everywhere(ADAPTER.stream_decoder, STREAM, b"event: message_stop")
+def test_stream_cut_anywhere_before_its_stop_reason_raises() -> None:
+    h.cut_everywhere(ADAPTER.stream_decoder, STREAM, b'"stop_reason": "end_turn"')
+
+
+def test_item1_a_clean_end_after_the_stop_reason_is_complete_without_message_stop() -> None:
+    result = h.streamed(ADAPTER.stream_decoder, [STREAM[: STREAM.index(b"event: message_stop")]])
+    assert result.done.finish_reason == "end_turn"
+    assert result.done.usage == Usage(25, 15)
+
+
+def test_item6_7_refusal_and_context_length_bodies_are_typed() -> None:
+    too_long = {"type": "error", "error": {"type": "invalid_request_error",
+                "message": "prompt is too long: 210000 tokens > 200000 maximum"}}
+    with pytest.raises(ContextLengthExceeded, match="prompt is too long"):
+        ADAPTER.parse(h.reply(400, too_long))
+    other = {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}
+    with pytest.raises(ClientRequestError) as info:
+        ADAPTER.parse(h.reply(400, other))
+    assert not isinstance(info.value, ContextLengthExceeded)
+    refusal = {"type": "message", "content": [{"type": "text", "text": "I can't"}],
+               "stop_reason": "refusal"}
+    assert ADAPTER.parse(h.reply(200, refusal)).finish_reason == "refusal"
 
 
 OVERLOADED = h.sse(("error", error_body("overloaded_error", "Overloaded")))

@@ -266,7 +266,8 @@ def test_router_stream(how: str) -> None:
 
 
 def test_router_cut_stream_raises() -> None:
-    data = ROUTER_STREAM[: ROUTER_STREAM.index(b"data: [DONE]")]
+    # cut before the chunk with the finish reason (after it, a clean end is complete)
+    data = ROUTER_STREAM[: ROUTER_STREAM.rindex(b"data: ", 0, ROUTER_STREAM.index(b'"stop"'))]
     assert isinstance(h.stream_error(ROUTER.stream_decoder, data), ProviderConnectionError)
 
 

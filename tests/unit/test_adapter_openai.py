@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import adapter_helpers as h
 import pytest
 from hypothesis import given
 
 from sarvanom_sdk.errors import (
     BadResponseError,
+    ContentFiltered,
+    ContextLengthExceeded,
     InvalidRequestError,
     ProviderConnectionError,
     RateLimited,
@@ -342,14 +346,48 @@ def test_stream_ignores_comments_and_bytes_after_done() -> None:
     assert h.streamed(ADAPTER.stream_decoder, [data]).text == STREAM_TEXT
 
 
+FINISH = b'"finish_reason": "stop"'
+
+
 def test_cut_stream_raises_connection_error() -> None:
-    error = h.stream_error(ADAPTER.stream_decoder, STREAM[: STREAM.index(b"data: [DONE]")])
+    cut = STREAM[: STREAM.rindex(b"data: ", 0, STREAM.index(FINISH))]
+    error = h.stream_error(ADAPTER.stream_decoder, cut)
     assert isinstance(error, ProviderConnectionError)
     assert "terminator" in str(error)
 
 
-def test_stream_cut_anywhere_raises() -> None:
-    h.cut_everywhere(ADAPTER.stream_decoder, STREAM, b"data: [DONE]")
+def test_stream_cut_anywhere_before_its_finish_reason_raises() -> None:
+    h.cut_everywhere(ADAPTER.stream_decoder, STREAM, FINISH)
+
+
+def test_item1_a_clean_end_after_the_finish_reason_is_complete_without_done() -> None:
+    """Issue 13 item 1: vLLM and some proxies end a complete stream without [DONE]."""
+    data = STREAM[: STREAM.index(b"data: [DONE]")]
+    result = h.streamed(ADAPTER.stream_decoder, [data])
+    assert result.text == STREAM_TEXT
+    assert result.done.finish_reason == "stop"
+    assert result.done.usage == Usage(9, 12)
+
+
+def test_item1_a_frame_cut_after_the_finish_reason_is_still_a_cut() -> None:
+    data = STREAM[: STREAM.index(b"data: [DONE]")]
+    cut = data[: data.rindex(b"usage") + 3]  # the usage chunk cut part-way
+    assert isinstance(h.stream_error(ADAPTER.stream_decoder, cut), ProviderConnectionError)
+
+
+def test_item5_one_malformed_event_mid_stream_is_skipped_and_counted() -> None:
+    at = STREAM.index(b"data: ", STREAM.index(b"Hello") - 40)
+    data = STREAM[:at] + b"data: {not json\n\n" + STREAM[at:]
+    decoder = ADAPTER.stream_decoder()
+    events = decoder.feed(data)
+    assert "".join(e.text for e in events) == STREAM_TEXT
+    assert decoder.malformed == 1 and events[-1].done
+
+
+def test_item5_more_than_three_malformed_events_are_a_provider_error() -> None:
+    bad = b"data: {oops\n\n" * 4
+    with pytest.raises(BadResponseError, match="4 malformed events"):
+        ADAPTER.stream_decoder().feed(STREAM[: STREAM.index(b"data: ", 10)] + bad)
 
 
 def test_empty_stream_raises_connection_error() -> None:
@@ -419,3 +457,23 @@ def test_adapter_for_builds_each_wire_provider_with_only_its_key(name: ProviderN
 def test_adapter_for_refuses_the_stub() -> None:
     with pytest.raises(InvalidRequestError):
         adapter_for(ProviderName.LOCAL_STUB, Settings())
+
+
+@pytest.mark.parametrize("code", ["content_policy_violation", "content_filter"])
+def test_item6_a_content_filter_400_is_content_filtered(code: str) -> None:
+    body = {"error": {"message": "Your request was rejected by our safety system",
+                      "type": "invalid_request_error", "param": None, "code": code}}
+    with pytest.raises(ContentFiltered, match="safety system") as info:
+        ADAPTER.parse(h.reply(400, body))
+    assert info.value.status == 400 and not info.value.trips_breaker
+
+
+def test_item7_context_length_bodies_are_typed_openai_and_llama_cpp() -> None:
+    openai = {"error": {"message": "This model's maximum context length is 8192 tokens",
+                        "type": "invalid_request_error", "param": "messages",
+                        "code": "context_length_exceeded"}}
+    with pytest.raises(ContextLengthExceeded, match="maximum context length"):
+        ADAPTER.parse(h.reply(400, openai))
+    golden = Path(__file__).parents[1] / "real_model" / "golden" / "error_exceed_context.json"
+    with pytest.raises(ContextLengthExceeded, match="exceeds the available context"):
+        ADAPTER.parse(h.reply(400, golden.read_bytes(), {"content-type": "application/json"}))

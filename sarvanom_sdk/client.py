@@ -70,16 +70,21 @@ class _ClientBase:
         retry: RetryPolicy | None = None,
         transport: Any = None,
         env_file: str | None = DEFAULT_ENV_FILE,  # ./.env, untrusted for redirection
+        tracer_provider: Any = None,
         **overrides: Any,
     ) -> None:
         """``settings`` (default: from the environment and ``env_file``), with
-        ``overrides`` (Settings field names, e.g. ``total_timeout=10``) applied."""
+        ``overrides`` (Settings field names, e.g. ``total_timeout=10``) applied.
+        ``tracer_provider``: an OpenTelemetry tracer provider to trace with (by default
+        the global one, when the application uses OpenTelemetry; see :mod:`telemetry`)."""
         from .core import Core
         if settings is None:
             settings = Settings.from_env(env_file=env_file, **overrides)
         elif overrides:
             settings = settings.replace(**overrides)
-        self._core = Core.build(settings, layers=layers, clock=clock, retry=retry)
+        self._core = Core.build(
+            settings, layers=layers, clock=clock, retry=retry, tracer_provider=tracer_provider
+        )
         self._transport = transport
 
     @property
@@ -154,8 +159,9 @@ class SarvanClient(_ClientBase):
         from .runners import drive
 
         request = make_request(prompt, options)
-        flow = self._core.router.stream_flow(request)
-        return SyncStream(drive(flow, self._sync_transport()))
+        items = drive(self._core.router.stream_flow(request), self._sync_transport())
+        tracing = self._core.tracing
+        return SyncStream(items if tracing is None else tracing.wrap_stream(request, items))
 
     def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:
         """Health of each configured provider; ``probe=True`` first calls each provider's
@@ -225,7 +231,9 @@ class AsyncSarvanClient(_ClientBase):
         from .runners import adrive
 
         request = make_request(prompt, options)
-        return AsyncStream(adrive(self._core.router.stream_flow(request), self._transport))
+        items = adrive(self._core.router.stream_flow(request), self._transport)
+        tracing = self._core.tracing
+        return AsyncStream(items if tracing is None else tracing.awrap_stream(request, items))
 
     async def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:  # type: ignore[override]
         if probe:

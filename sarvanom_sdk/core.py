@@ -28,6 +28,7 @@ from .router import Router
 from .settings import Settings
 from .shared_state import LocalState, StateBackend, open_shared_state
 from .stack import Layer
+from .telemetry import Tracing
 from .types import (
     EndpointHealth,
     HealthStatus,
@@ -51,6 +52,8 @@ class Core:
     layers: tuple[Layer, ...]
     endpoints: dict[ProviderName, list[Endpoint]] = field(default_factory=dict)
     shared: StateBackend = field(default_factory=LocalState)
+    #: OpenTelemetry spans (:mod:`telemetry`), or None when tracing is off.
+    tracing: Tracing | None = None
 
     @classmethod
     def build(
@@ -60,8 +63,10 @@ class Core:
         layers: Sequence[Layer] = (),
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
+        tracer_provider: Any = None,
     ) -> Core:
         from .providers import adapter_for
+        from .telemetry import tracing_for
 
         clock = clock or SystemClock()
         shared = open_shared_state(settings)
@@ -85,8 +90,14 @@ class Core:
             cache=cache,
             clock=clock,
         )
-        stack = (*layers, CacheLayer(cache, router.cache_key, STUB))
-        return cls(settings, router, stack, endpoints, shared)
+        stack: tuple[Layer, ...] = (*layers, CacheLayer(cache, router.cache_key, STUB))
+        tracing = tracing_for(
+            {p: router.adapters[p].default_model for p in router.chain}, tracer_provider
+        )
+        if tracing is not None:
+            stack = (tracing.layer(), *stack)
+            router.observers.append(tracing.on_attempt)
+        return cls(settings, router, stack, endpoints, shared, tracing)
 
     # -- requests -----------------------------------------------------------------------
     probe_timeout = PROBE_TIMEOUT

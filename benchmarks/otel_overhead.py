@@ -18,7 +18,6 @@ Run: ``python benchmarks/otel_overhead.py [--calls N] [--repeat R]``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import positive_int, run_script, script_parser  # noqa: E402
 
 from sarvanom_sdk import SarvanClient  # noqa: E402
 from sarvanom_sdk.http import HttpCall, HttpReply  # noqa: E402
@@ -69,9 +70,9 @@ def per_call_us(fn: Callable[[], Any], calls: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls per batch")
-    parser.add_argument("--repeat", type=int, default=9, help="interleaved batches")
+    parser = script_parser(__doc__)
+    parser.add_argument("--calls", type=positive_int, default=2000, help="calls per batch")
+    parser.add_argument("--repeat", type=positive_int, default=9, help="interleaved batches")
     args = parser.parse_args()
 
     clients = {"off": client()}
@@ -112,4 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import openai
 import pytest
-from gateway_helpers import TOKEN, ThreadedGateway, ollama_client, openai_client, stub_client
+from gateway_helpers import (
+    JSON_TYPE,
+    TOKEN,
+    ThreadedGateway,
+    ollama_client,
+    openai_client,
+    stub_client,
+)
 
 from sarvanom_sdk.gateway import create_app
 from sarvanom_sdk.testing import Fault
@@ -263,7 +270,7 @@ async def test_malformed_chat_bodies_are_400(open_gateway) -> None:
         reply = await client.post("/v1/chat/completions", json=body)
         assert reply.status == 400, body
         assert (await reply.json())["error"]["param"] == param
-    reply = await client.post("/v1/chat/completions", data=b"{oops")
+    reply = await client.post("/v1/chat/completions", data=b"{oops", headers=JSON_TYPE)
     assert reply.status == 400
     assert (await reply.json())["error"]["code"] == "invalid_json"
 

@@ -198,19 +198,28 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.observe_response(response)
 
+    def streaming_model(self, provider: ProviderName, request: LLMRequest) -> str | None:
+        """The model a stream from ``provider`` is answered by, known when it opens: the
+        request's override, else the provider's configured model (None for the stub)."""
+        adapter = self.client.router.adapters.get(provider)
+        if adapter is None:
+            return None
+        return request.model or adapter.default_model or None
+
     @staticmethod
     def answer_headers(
-        provider: ProviderName, response: LLMResponse | None = None
+        provider: ProviderName, response: LLMResponse | None = None, model: str | None = None
     ) -> dict[str, str]:
-        """``x-sarvanom-provider`` and, when the response is known, ``x-sarvanom-cache`` and
-        ``x-sarvanom-model`` (only when it is a safe header value)."""
+        """``x-sarvanom-provider``; ``x-sarvanom-model`` (the response's model, else
+        ``model``; only when it is a safe header value); and, when the response is known,
+        ``x-sarvanom-cache``."""
         headers = {"x-sarvanom-provider": provider.value}
         if response is not None:
             cache = "stale" if response.stale else "hit" if response.cached else "miss"
             headers["x-sarvanom-cache"] = cache
-            model = response.model or ""
-            if model and len(model) <= 200 and model.isascii() and model.isprintable():
-                headers["x-sarvanom-model"] = model
+            model = response.model or model
+        if model and len(model) <= 200 and model.isascii() and model.isprintable():
+            headers["x-sarvanom-model"] = model
         return headers
 
 

@@ -16,9 +16,13 @@ anything else                         404 ``model_not_found``, as is a provider 
 ===================================== ============================================================
 
 ``GET /v1/models`` lists ``sarvanom/auto`` and ``sarvanom/<provider>`` for every provider of
-the chain, the stub last. A response's ``model`` is ``sarvanom/<provider that answered>``;
-the provider's own model name is in the ``x-sarvanom-model`` header (JSON answers) and the
-provider in ``x-sarvanom-provider``.
+the chain, the stub last. A response's ``model``, in the JSON answer and in every stream
+chunk, names the provider and model that really answered:
+``sarvanom/<provider>/<model>`` (e.g. ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``;
+``sarvanom/local_stub`` for the stub), whatever the caller asked for (``sarvanom/auto``
+included). The headers ``x-sarvanom-provider`` and ``x-sarvanom-model`` say the same, on
+streams too. A stream's model is known when it opens: the caller's override, else the
+provider's configured model.
 
 Requests
 --------
@@ -259,6 +263,14 @@ def _finish_reason(response: LLMResponse | None) -> str:
     return _FINISH.get(reason or "stop", "stop")
 
 
+def answered_as(provider: ProviderName, model: str | None) -> str:
+    """The gateway's name for what answered: ``sarvanom/<provider>/<model>``, or
+    ``sarvanom/<provider>`` when the model is unknown (and for the stub)."""
+    if model and provider is not _STUB:
+        return f"{PREFIX}{provider.value}/{model}"
+    return PREFIX + provider.value
+
+
 def completion_body(response: LLMResponse, completion_id: str, created: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": response.content}
     if response.reasoning:
@@ -267,7 +279,7 @@ def completion_body(response: LLMResponse, completion_id: str, created: int) -> 
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": PREFIX + response.provider.value,
+        "model": answered_as(response.provider, response.model),
         "choices": [
             {
                 "index": 0,
@@ -368,12 +380,13 @@ async def _stream(
     limit = call.request.timeout or gateway.client.settings.total_timeout
     gone = False
     async with gateway.stream(call.request) as opened:
+        model = gateway.streaming_model(opened.provider, call.request)
         out = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
-                **gateway.answer_headers(opened.provider),
+                **gateway.answer_headers(opened.provider, model=model),
             }
         )
         await out.prepare(request)
@@ -381,7 +394,7 @@ async def _stream(
             out,
             completion_id,
             created,
-            PREFIX + opened.provider.value,
+            answered_as(opened.provider, model),
             call.include_usage,
             gateway.limits.write_timeout,
         )

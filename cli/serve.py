@@ -15,7 +15,9 @@ bound slow and silent connections. See :mod:`sarvanom_sdk.gateway`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import sys
 from typing import Any
 
@@ -33,9 +35,37 @@ def is_loopback(host: str) -> bool:
     return is_loopback_host(host.strip())
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def check_address(host: str) -> None:
+    """``click.ClickException`` ("invalid address") unless ``host`` is an IP address or a
+    well-formed host name (D20: ``127.0.0.300`` is neither)."""
+    name = host.strip()
+    bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    try:
+        ipaddress.ip_address(bare)
+        return
+    except ValueError:
+        pass
+    labels = bare.rstrip(".").split(".")
+    looks_numeric = all(label.isdigit() for label in labels)
+    if (
+        not bare
+        or ":" in bare
+        or looks_numeric
+        or len(bare) > 253
+        or not all(_LABEL.match(label) for label in labels)
+    ):
+        raise click.ClickException(
+            f"invalid address {host!r}: give an IP address (127.0.0.1, ::1, 0.0.0.0) or a host name"
+        )
+
+
 def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     """Refuse (``click.ClickException``: one line, exit status 1) to serve a non-loopback
     address without a token."""
+    check_address(host)
     if token or insecure_no_token or is_loopback(host):
         return
     raise click.ClickException(
@@ -178,6 +208,7 @@ def serve(
     token = token or None
     check_bind(host, token, insecure_no_token)
     from sarvanom_sdk import AsyncSarvanClient, SarvanError
+    from sarvanom_sdk.chain import active_chain
     from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, create_app, server
     from sarvanom_sdk.gateway.access import parse_list
     from sarvanom_sdk.gateway.app import GATEWAY
@@ -204,9 +235,22 @@ def serve(
         click.echo(_banner(host, bound, client, token), err=True)
         if app[GATEWAY].metrics is None:
             click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
+        if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
+            click.echo(_STUB_ONLY_WARNING, err=True)
 
     # SIGTERM/SIGINT: graceful shutdown (the gateway writes its own access log)
-    server.serve(app, host, port, shutdown_timeout=shutdown_timeout, ready=ready)
+    try:
+        server.serve(app, host, port, shutdown_timeout=shutdown_timeout, ready=ready)
+    except OSError as error:  # D3: one line, no banner before it
+        reason = error.strerror or str(error)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+_STUB_ONLY_WARNING = (
+    "warning: no provider is configured, so every answer is the local stub's placeholder "
+    "text (set OLLAMA_BASE_URL, GPU_REMOTE_URL or HUGGINGFACE_API_KEY; see 'sarvanom "
+    "providers'), or pass --strict to answer 503 instead"
+)
 
 
 def _banner(host: str, port: int, client: object, token: str | None) -> str:

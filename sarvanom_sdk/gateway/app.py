@@ -21,7 +21,10 @@ when a token is set. Per-request overrides follow the :class:`.callers.CallerPol
 Every error has OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.
 ``X-Request-ID`` (printable ASCII, at most 128 characters; otherwise a new one is made)
 becomes the request's trace id in the SDK and is echoed on every response. Answers carry
-``x-sarvanom-provider`` and ``x-sarvanom-cache`` (hit, stale, miss). One access-log line a
+``x-sarvanom-provider``, ``x-sarvanom-model``, ``x-sarvanom-cache`` (hit, stale, miss) and
+``x-sarvanom-overhead-ms`` (:mod:`.overhead`). Only deterministic answers are cached unless
+the caller says otherwise (:func:`.callers.decide_cache`, D1); a strict 503 carries
+``Retry-After`` from the breakers' reopen time (D17). One access-log line a
 request goes to the ``sarvanom_sdk.gateway`` logger: method, raw path (control characters
 escaped, F13), status, time, trace id, provider — never a header value, a key, a token or
 a prompt. A caller that left before its answer is logged with status 499. On shutdown body
@@ -52,10 +55,20 @@ from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import openai_compat
 from .access import Access, is_preflight
-from .callers import CallerPolicy
-from .limits import BodyReads, GatewayError, InFlightGate, Limits, admit_request, read_json
+from .callers import CallerPolicy, decide_cache
+from .limits import (
+    BodyReads,
+    GatewayError,
+    InFlightGate,
+    Limits,
+    admit_request,
+    read_json,
+    reopen_in,
+)
 from .logsafe import shown
 from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
+from .overhead import HEADER as OVERHEAD_HEADER
+from .overhead import OverheadMeter
 
 logger = logging.getLogger("sarvanom_sdk.gateway")
 
@@ -63,6 +76,10 @@ REQUEST_ID = "X-Request-ID"
 #: The request's trace id, stored on the request (aiohttp < 3.13 has no RequestKey).
 TRACE_ID: Any = (
     web.RequestKey("sarvanom_trace_id", str) if hasattr(web, "RequestKey") else "sarvanom_trace_id"
+)
+#: When the request's headers arrived (time.perf_counter()).
+STARTED: Any = (
+    web.RequestKey("sarvanom_started", float) if hasattr(web, "RequestKey") else "sarvanom_started"
 )
 #: CORS headers due on this request's answer (an allowed cross-origin caller).
 CORS: Any = web.RequestKey("sarvanom_cors", dict) if hasattr(web, "RequestKey") else "sarvanom_cors"
@@ -129,6 +146,7 @@ class Gateway:
         self._token = None if token is None else token.encode()
         self._probe: asyncio.Future[None] | None = None
         self._probed_at = 0.0
+        self.overhead = OverheadMeter()
 
     def authorized(self, header: str | None) -> bool | None:
         """True: the header carries the token (or none is needed); False: a wrong token;
@@ -147,9 +165,15 @@ class Gateway:
         try:
             response = await self.client.complete(request)
         except AllProvidersFailed as error:
-            raise GatewayError.no_provider(error) from None
+            raise await self.no_provider(error) from None
         self.observe(response)
         return response
+
+    async def no_provider(self, error: AllProvidersFailed) -> GatewayError:
+        """503 with ``Retry-After`` from the breakers' reopen time when known (D17)."""
+        health = await self.client.get_provider_health()
+        wait = reopen_in(error.attempts, health, self.client.router.clock.wall())
+        return GatewayError.no_provider(error, wait)
 
     @asynccontextmanager
     async def stream(self, request: LLMRequest) -> AsyncIterator[OpenedStream]:
@@ -163,7 +187,7 @@ class Gateway:
                 try:
                     first = await anext(rest, None)
                 except AllProvidersFailed as error:
-                    raise GatewayError.no_provider(error) from None
+                    raise await self.no_provider(error) from None
                 yield OpenedStream(stream, first, rest)
             finally:
                 aclose = getattr(rest, "aclose", None)  # an async generator: close it now
@@ -197,6 +221,14 @@ class Gateway:
     def observe(self, response: LLMResponse) -> None:
         if self.metrics is not None:
             self.metrics.observe_response(response)
+
+    def overhead_headers(self, request: web.Request) -> dict[str, str]:
+        """``x-sarvanom-overhead-ms`` for the answer starting now (and the metric)."""
+        elapsed_ms = (time.perf_counter() - request[STARTED]) * 1000.0
+        ms = self.overhead.overhead_ms(request[TRACE_ID], elapsed_ms)
+        if self.metrics is not None:
+            self.metrics.observe_overhead(_endpoint(request), ms / 1000.0)
+        return {OVERHEAD_HEADER: f"{ms:.3f}"}
 
     def streaming_model(self, provider: ProviderName, request: LLMRequest) -> str | None:
         """The model a stream from ``provider`` is answered by, known when it opens: the
@@ -270,6 +302,7 @@ def create_app(
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)
+    client.router.observers.append(gateway.overhead.observe_attempt)
     return app
 
 
@@ -288,13 +321,14 @@ async def _observe(
     """Trace id in; errors rendered in OpenAI's shape; access log and HTTP metrics out. A
     caller that left (its handler cancelled, or the connection lost while writing) is
     logged with status 499, never as an error (F6)."""
-    started = time.perf_counter()
+    started = request[STARTED] = time.perf_counter()
     given = request.headers.get(REQUEST_ID)
     request[TRACE_ID] = given if given and _VALID_TRACE_ID.match(given) else uuid.uuid4().hex
     busy = request.app[GATEWAY].busy_connections
     busy.add(request.protocol)
     try:
-        response = await handler(request)
+        with request.app[GATEWAY].overhead.watching(request[TRACE_ID]):
+            response = await handler(request)
     except GatewayError as error:
         response = error_response(error)
     except web.HTTPException as exc:  # aiohttp's own: no route, wrong method...
@@ -377,10 +411,13 @@ async def _shutdown(app: web.Application) -> None:
 
 async def _cleanup(app: web.Application) -> None:
     gateway = app[GATEWAY]
+    observers = gateway.client.router.observers
+    mine = [gateway.overhead.observe_attempt]
     if gateway.metrics is not None:
-        observers = gateway.client.router.observers
-        if gateway.metrics.observe_attempt in observers:
-            observers.remove(gateway.metrics.observe_attempt)
+        mine.append(gateway.metrics.observe_attempt)
+    for observer in mine:
+        if observer in observers:
+            observers.remove(observer)
     await gateway.close()
 
 
@@ -408,9 +445,7 @@ def _account(request: web.Request, response: web.StreamResponse | None, seconds:
     gateway = request.app[GATEWAY]
     status = CLIENT_CLOSED if response is None else response.status
     if gateway.metrics is not None:
-        resource = request.match_info.route.resource
-        endpoint = resource.canonical if resource is not None else "unmatched"
-        gateway.metrics.observe_http(endpoint, status, seconds)
+        gateway.metrics.observe_http(_endpoint(request), status, seconds)
     if logger.isEnabledFor(logging.INFO):
         provider = "-" if response is None else response.headers.get("x-sarvanom-provider", "-")
         path = shown(request.raw_path)
@@ -435,6 +470,12 @@ def _account(request: web.Request, response: web.StreamResponse | None, seconds:
         )
 
 
+def _endpoint(request: web.Request) -> str:
+    """The route's canonical path (a bounded metric label)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
 # -- handlers -------------------------------------------------------------------------------
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
@@ -450,12 +491,15 @@ async def _provider_health(request: web.Request, gateway: Gateway, trace_id: str
 async def _query(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
     body = await read_json(request, gateway.limits, gateway.reads)
     fields = gateway.callers.apply(query_fields(body, gateway.client.settings.total_timeout))
+    fields = decide_cache(fields, request.headers.get("Cache-Control"))
     llm_request = admit_request({**fields, "trace_id": trace_id}, gateway.limits)
     async with gateway.gate.slot():
         response = await gateway.complete(llm_request)
-    return web.json_response(
-        response.to_dict(), headers=gateway.answer_headers(response.provider, response)
-    )
+    headers = {
+        **gateway.answer_headers(response.provider, response),
+        **gateway.overhead_headers(request),
+    }
+    return web.json_response(response.to_dict(), headers=headers)
 
 
 def query_fields(body: Mapping[str, Any], max_timeout: float) -> dict[str, Any]:

@@ -13,6 +13,8 @@ decides which of the SDK's per-request knobs a caller may turn. :class:`CallerPo
 ``sarvanom serve --caller-overrides cache,tier --min-timeout 5`` (or
 ``SARVANOM_GATEWAY_CALLER_OVERRIDES`` / ``SARVANOM_GATEWAY_MIN_TIMEOUT_SECONDS``) is the
 hardened setting for a gateway shared by callers the operator does not trust.
+
+:func:`decide_cache` is the gateway's cache rule: sampled answers are not cached (D1).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..types import DEFAULT_TEMPERATURE
 from .limits import GatewayError
 
 OVERRIDES = ("timeout", "model", "provider", "hedge", "cache", "tier")
@@ -98,3 +101,20 @@ class CallerPolicy:
         ):
             out["timeout"] = float(self.min_timeout)
         return out
+
+
+def decide_cache(fields: Mapping[str, Any], cache_control: str | None) -> dict[str, Any]:
+    """The gateway's cache rule (D1), applied after :meth:`CallerPolicy.apply`: an answer
+    is served from and stored in the cache only when it is deterministic — temperature
+    0 — unless the caller says ``"cache": true``; ``"cache": false`` or a
+    ``Cache-Control: no-cache`` / ``no-store`` request header always bypasses it. So a
+    chat UI's "regenerate" (temperature > 0) gets a new answer. ``fields`` are LLMRequest
+    keyword arguments; a missing temperature is the SDK's default (0.7, sampled)."""
+    out = dict(fields)
+    directives = {d.strip().lower() for d in (cache_control or "").split(",")}
+    if directives & {"no-cache", "no-store"}:
+        out["cache"] = False
+    elif "cache" not in out:
+        temperature = out.get("temperature", DEFAULT_TEMPERATURE)
+        out["cache"] = not (isinstance(temperature, (int, float)) and temperature > 0)
+    return out

@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+import math
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
-from ..types import DEFAULT_MAX_TOKENS, MAX_PROMPT_CHARS, MAX_TOKENS_CAP, LLMRequest
+from ..types import (
+    DEFAULT_MAX_TOKENS,
+    MAX_PROMPT_CHARS,
+    MAX_TOKENS_CAP,
+    Attempt,
+    LLMRequest,
+    ProviderHealth,
+    ProviderName,
+)
 from .timing import deadline
 
 if TYPE_CHECKING:
@@ -136,9 +146,29 @@ class GatewayError(Exception):
         return cls.bad_request(error.field, str(error))
 
     @classmethod
-    def no_provider(cls, error: AllProvidersFailed) -> GatewayError:
-        """503 for a strict client (``fallback_to_stub=False``) when no provider answered."""
-        return cls(503, str(error), code="no_provider_available")
+    def no_provider(cls, error: AllProvidersFailed, retry_after: int | None = None) -> GatewayError:
+        """503 for a strict client (``fallback_to_stub=False``) when no provider answered;
+        ``Retry-After``: ``retry_after`` seconds (see :func:`reopen_in`), else 1 (D17)."""
+        return cls(
+            503,
+            str(error),
+            code="no_provider_available",
+            headers={"Retry-After": str(retry_after or 1)},
+        )
+
+
+def reopen_in(
+    attempts: Iterable[Attempt], health: Mapping[str, ProviderHealth], now: datetime
+) -> int | None:
+    """Whole seconds (at least 1) until the first breaker reopens among the providers a
+    failed request considered, when every one of them is open; None when one is not (it
+    failed for another reason, so the reopen times say nothing)."""
+    tried = {a.provider.value for a in attempts if a.provider is not ProviderName.LOCAL_STUB}
+    until = [health[name].circuit_open_until if name in health else None for name in tried]
+    if not until or any(moment is None for moment in until):
+        return None
+    first = min(moment for moment in until if moment is not None)
+    return max(1, math.ceil((first - now).total_seconds()))
 
 
 def _too_large(limit: int) -> GatewayError:

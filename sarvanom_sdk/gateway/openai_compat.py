@@ -68,6 +68,7 @@ from ..chain import active_chain, not_in_chain_reason
 from ..errors import StreamInterrupted
 from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
 from .timing import deadline
 
@@ -221,9 +222,13 @@ class ChatCall:
     include_usage: bool
 
 
-def parse_chat(body: Mapping[str, Any], gateway: Gateway, trace_id: str) -> ChatCall:
+def parse_chat(
+    body: Mapping[str, Any], gateway: Gateway, trace_id: str, cache_control: str | None = None
+) -> ChatCall:
     """The OpenAI request body as a :class:`ChatCall`; 400/404 naming the problem (a
-    provider pin or model override the caller policy forbids: 400 about ``model``)."""
+    provider pin or model override the caller policy forbids: 400 about ``model``).
+    ``cache`` (a boolean, not OpenAI's) and ``cache_control`` (the request's
+    ``Cache-Control``) follow :func:`.callers.decide_cache`."""
     _refuse_unsupported(body)
     provider, model = resolve_model(body.get("model"), gateway.client.settings)
     stream = body.get("stream")
@@ -246,7 +251,12 @@ def parse_chat(body: Mapping[str, Any], gateway: Gateway, trace_id: str) -> Chat
         fields["max_tokens"] = max_tokens
     if body.get("temperature") is not None:
         fields["temperature"] = body["temperature"]
+    if body.get("cache") is not None:
+        if not isinstance(body["cache"], bool):
+            raise GatewayError.bad_request("cache", "cache: must be true or false")
+        fields["cache"] = body["cache"]
     fields = gateway.callers.apply(fields, {"provider": "model", "model": "model"})
+    fields = decide_cache(fields, cache_control)
     request = admit_request(fields, gateway.limits)
     return ChatCall(request, stream, options.get("include_usage") is True)
 
@@ -296,17 +306,18 @@ async def chat_completions(
     request: web.Request, gateway: Gateway, trace_id: str
 ) -> web.StreamResponse:
     body = await read_json(request, gateway.limits, gateway.reads)
-    call = parse_chat(body, gateway, trace_id)
+    call = parse_chat(body, gateway, trace_id, request.headers.get("Cache-Control"))
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     async with gateway.gate.slot():
         if call.stream:
             return await _stream(request, gateway, call, completion_id, created)
         response = await gateway.complete(call.request)
-    return web.json_response(
-        completion_body(response, completion_id, created),
-        headers=gateway.answer_headers(response.provider, response),
-    )
+    headers = {
+        **gateway.answer_headers(response.provider, response),
+        **gateway.overhead_headers(request),
+    }
+    return web.json_response(completion_body(response, completion_id, created), headers=headers)
 
 
 class CallerGone(ConnectionError):
@@ -387,6 +398,7 @@ async def _stream(
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
                 **gateway.answer_headers(opened.provider, model=model),
+                **gateway.overhead_headers(request),
             }
         )
         await out.prepare(request)

@@ -50,7 +50,7 @@ from aiohttp import web
 
 from ..chain import active_chain
 from ..client import AsyncSarvanClient, AsyncStream
-from ..errors import AllProvidersFailed, ConfigurationError
+from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
 from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import openai_compat
@@ -331,6 +331,8 @@ async def _observe(
             response = await handler(request)
     except GatewayError as error:
         response = error_response(error)
+    except InvalidRequestError as error:  # the SDK refused the request after the gateway
+        response = error_response(GatewayError.invalid(error))
     except web.HTTPException as exc:  # aiohttp's own: no route, wrong method...
         response = error_response(_from_http(request, exc))
     except (asyncio.CancelledError, ConnectionError):
@@ -363,7 +365,8 @@ async def _guard(
     access = request.app[GATEWAY].access
     transport = request.transport
     local = transport.get_extra_info("sockname") if transport is not None else None
-    access.check_host(request.headers.get("Host"), tuple(local[:2]) if local else None)
+    bound = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+    access.check_host(request.headers.get("Host"), bound)
     origin = request.headers.get("Origin")
     cross = access.check_origin(origin, request.headers.get("Host"))
     if cross and origin is not None:

@@ -6,7 +6,8 @@ headers arrived until its answer starts (a stream: its first chunk), minus the t
 provider attempts took (as the SDK's attempt trail measures them). What is left is the
 gateway's and the SDK's own work: reading and checking the body, routing, the cache,
 waiting for a slot. Overlapping attempts (hedging) are summed, so the figure can only err
-low; it is never negative.
+low; it is never negative. Attempts are matched to requests by trace id: two requests sent
+at once with the same ``X-Request-ID`` may mix their figures.
 """
 
 from __future__ import annotations

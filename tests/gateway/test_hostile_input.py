@@ -152,3 +152,26 @@ async def test_f14_a_probe_takes_a_gate_slot(open_gateway, emulator) -> None:
     assert probe.status == 503
     assert emulator.request_count("ollama", endpoint="probe") == 0
     assert (await busy).status == 200
+
+
+@pytest.mark.parametrize("path", ["/api/query", "/v1/chat/completions"])
+async def test_f12_an_sdk_invalid_request_error_is_400_naming_the_field(
+    open_gateway, caplog, path
+) -> None:
+    """Whatever the SDK refuses inside complete()/stream() (e.g. its own surrogate or
+    model-name checks) is a 400 naming the field, never a 500."""
+    from sarvanom_sdk import InvalidRequestError
+
+    sdk_client = stub_client()
+
+    async def refuse(*args, **kwargs):
+        raise InvalidRequestError("messages[0].content", "holds a lone surrogate")
+
+    sdk_client.complete = refuse  # type: ignore[method-assign]
+    client = await open_gateway(sdk_client)
+    body = {"prompt": "hi"} if path == "/api/query" else CHAT
+    reply = await client.post(path, json=body)
+    assert reply.status == 400
+    error = (await reply.json())["error"]
+    assert error["param"] == "messages[0].content" and "surrogate" in error["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

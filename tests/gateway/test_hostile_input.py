@@ -175,3 +175,27 @@ async def test_f12_an_sdk_invalid_request_error_is_400_naming_the_field(
     error = (await reply.json())["error"]
     assert error["param"] == "messages[0].content" and "surrogate" in error["message"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_f7_an_emfile_flood_is_one_line_per_interval() -> None:
+    from sarvanom_sdk.gateway.logsafe import ResourceErrorFilter
+
+    flood = ResourceErrorFilter(every=60)
+    records = []
+    for _ in range(500):
+        try:
+            raise OSError(24, "Too many open files")
+        except OSError:
+            import sys
+
+            records.append(
+                logging.LogRecord(
+                    "asyncio", logging.ERROR, "x", 1, "socket.accept() out of system resource",
+                    (), sys.exc_info(),
+                )
+            )
+    kept = [r for r in records if flood.filter(r)]
+    assert len(kept) == 1 and kept[0].exc_info is None
+    assert "--max-connections" in kept[0].getMessage()
+    other = logging.LogRecord("asyncio", logging.ERROR, "x", 1, "something else", (), None)
+    assert flood.filter(other)

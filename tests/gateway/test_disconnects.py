@@ -51,7 +51,7 @@ async def test_f6_a_caller_that_disconnects_frees_its_slots(caplog, path, body) 
         gate = app[GATEWAY].gate
         async with served(app) as url, aiohttp.ClientSession() as session:
             calls = [asyncio.ensure_future(session.post(url + path, json=body)) for _ in range(2)]
-            await wait_until(lambda: gate.in_flight == 2 and emu.request_count("ollama") == 2)
+            await wait_until(lambda: gate.in_flight == 2 and emu.request_count("ollama") == 2, 20)
             assert _bulkhead_in_flight(app) == 2
             started = time.monotonic()
             for call in calls:

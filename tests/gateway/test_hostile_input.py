@@ -139,7 +139,7 @@ async def test_f14_concurrent_probes_share_one_fan_out_in_a_gate_slot(
 async def test_f14_a_probe_takes_a_gate_slot(open_gateway, emulator) -> None:
     from sarvanom_sdk.testing import Fault
 
-    emulator.inject("ollama", Fault.delay(1.0), endpoint="generate")
+    emulator.inject("ollama", Fault.delay(2.0), endpoint="generate")
     client = await open_gateway(
         ollama_client(emulator), limits=Limits(max_in_flight=1, max_waiting=0)
     )

@@ -135,3 +135,60 @@ async def test_f6_a_stream_ends_at_the_total_deadline_whatever_the_provider_send
     assert took < 12  # the provider's stream lasts 20 s
     assert "stream_interrupted" in text and "deadline of 1.5s" in text
     assert "[DONE]" not in text
+
+
+async def test_f6_keep_alive_comments_do_not_keep_a_stream_open() -> None:
+    """The review's S2: after its first token an OpenAI-compatible provider sends only SSE
+    keep-alive comments, forever. The gateway ends the stream at the total deadline
+    (1.5 s) as interrupted, and closes the provider's stream."""
+    from aiohttp.test_utils import TestServer
+
+    from sarvanom_sdk import AsyncSarvanClient, Settings
+
+    open_streams = []
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        open_streams.append(1)
+        try:
+            first = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}],
+            }
+            await out.write(b"data: " + json.dumps(first).encode() + b"\n\n")
+            while True:
+                await out.write(b": keep-alive\n\n")
+                await asyncio.sleep(0.05)
+        finally:
+            open_streams.pop()
+
+    provider_app = web.Application()
+    provider_app.router.add_post("/v1/chat/completions", chat)
+    async with TestServer(provider_app, host="127.0.0.1") as provider:
+        client = AsyncSarvanClient(
+            Settings(
+                providers=("remote_gpu",),
+                gpu_remote_url=str(provider.make_url("")).rstrip("/"),
+                gpu_remote_protocol="openai",
+                total_timeout=1.5,
+                cache_ttl_seconds=0,
+            )
+        )
+        app = create_app(client)
+        gate = app[GATEWAY].gate
+        async with served(app) as url, aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            reply = await session.post(
+                url + "/v1/chat/completions",
+                json={**CHAT, "stream": True},
+                timeout=aiohttp.ClientTimeout(total=20),  # fail, not hang, without the fix
+            )
+            text = await reply.text()
+            took = time.monotonic() - started
+            assert gate.admitted == 0
+        await wait_until(lambda: not open_streams, 10)
+    assert took < 12
+    assert '"content": "Hello"' in text
+    assert "stream_interrupted" in text and "[DONE]" not in text

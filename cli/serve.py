@@ -3,13 +3,21 @@
 Binds loopback by default. With a token (``SARVANOM_GATEWAY_TOKEN``, or ``--token``) every
 endpoint but ``/health`` needs ``Authorization: Bearer <token>``. Binding any other address
 without a token is refused unless ``--insecure-no-token`` says so explicitly. SIGTERM and
-SIGINT stop it gracefully: it stops accepting, gives in-flight requests up to
-``--shutdown-timeout`` seconds, then closes the client.
+SIGINT stop it gracefully: it stops accepting, cuts uploads still arriving, gives in-flight
+requests up to ``--shutdown-timeout`` seconds, then closes the client.
+
+Whatever the token, requests must name this gateway in ``Host`` (``--allowed-host`` adds
+names for a reverse proxy) and come from no foreign ``Origin`` (``--cors-origin`` allows
+one); ``--caller-overrides`` and ``--min-timeout`` say what callers may choose per request;
+``--header-timeout``, ``--body-timeout``, ``--write-timeout`` and ``--max-connections``
+bound slow and silent connections. See :mod:`sarvanom_sdk.gateway`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import sys
 from typing import Any
 
@@ -27,9 +35,37 @@ def is_loopback(host: str) -> bool:
     return is_loopback_host(host.strip())
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def check_address(host: str) -> None:
+    """``click.ClickException`` ("invalid address") unless ``host`` is an IP address or a
+    well-formed host name (D20: ``127.0.0.300`` is neither)."""
+    name = host.strip()
+    bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    try:
+        ipaddress.ip_address(bare)
+        return
+    except ValueError:
+        pass
+    labels = bare.rstrip(".").split(".")
+    looks_numeric = all(label.isdigit() for label in labels)
+    if (
+        not bare
+        or ":" in bare
+        or looks_numeric
+        or len(bare) > 253
+        or not all(_LABEL.match(label) for label in labels)
+    ):
+        raise click.ClickException(
+            f"invalid address {host!r}: give an IP address (127.0.0.1, ::1, 0.0.0.0) or a host name"
+        )
+
+
 def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     """Refuse (``click.ClickException``: one line, exit status 1) to serve a non-loopback
     address without a token."""
+    check_address(host)
     if token or insecure_no_token or is_loopback(host):
         return
     raise click.ClickException(
@@ -72,6 +108,70 @@ def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     help="Seconds in-flight requests get to finish on SIGTERM/SIGINT.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    envvar="SARVANOM_GATEWAY_ALLOWED_HOSTS",
+    show_envvar=True,
+    help="A Host name (or name:port) to serve besides the bound address and localhost, "
+    "e.g. the name a reverse proxy forwards; comma-separated or repeated; '*' for any.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    envvar="SARVANOM_GATEWAY_CORS_ORIGINS",
+    show_envvar=True,
+    help="A web origin (https://app.example.com) whose pages may call the gateway; "
+    "comma-separated or repeated. Default: none.",
+)
+@click.option(
+    "--caller-overrides",
+    envvar="SARVANOM_GATEWAY_CALLER_OVERRIDES",
+    show_envvar=True,
+    default="all",
+    show_default=True,
+    help="Per-request choices callers may make: 'all', 'none', or a comma-separated "
+    "subset of timeout,model,provider,hedge,cache,tier.",
+)
+@click.option(
+    "--min-timeout",
+    envvar="SARVANOM_GATEWAY_MIN_TIMEOUT_SECONDS",
+    show_envvar=True,
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="A caller's per-request timeout below this is raised to it.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(0.01),
+    default=15.0,
+    show_default=True,
+    help="Seconds a connection gets to send a request's headers (and to idle).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.01),
+    default=20.0,
+    show_default=True,
+    help="Seconds a request gets to send its body.",
+)
+@click.option(
+    "--write-timeout",
+    type=click.FloatRange(0.01),
+    default=10.0,
+    show_default=True,
+    help="Seconds a stream waits for a caller that stopped reading, then drops it.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Open connections at most (0: half the open-file limit).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -86,6 +186,14 @@ def serve(
     max_in_flight: int,
     max_body_bytes: int,
     shutdown_timeout: float,
+    allowed_hosts: tuple[str, ...],
+    cors_origins: tuple[str, ...],
+    caller_overrides: str,
+    min_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    write_timeout: float,
+    max_connections: int,
     log_level: str,
 ) -> None:
     """Serve the provider chain over HTTP: the seed's /api/query and
@@ -99,26 +207,50 @@ def serve(
     """
     token = token or None
     check_bind(host, token, insecure_no_token)
-    from aiohttp import web
-
     from sarvanom_sdk import AsyncSarvanClient, SarvanError
-    from sarvanom_sdk.gateway import Limits, create_app
+    from sarvanom_sdk.chain import active_chain
+    from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, create_app, server
+    from sarvanom_sdk.gateway.access import parse_list
     from sarvanom_sdk.gateway.app import GATEWAY
 
     try:
         overrides: dict[str, Any] = {"fallback_to_stub": False} if strict else {}
+        limits = Limits(
+            max_in_flight=max_in_flight,
+            max_body_bytes=max_body_bytes,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            write_timeout=write_timeout,
+            max_connections=max_connections,
+        )
+        access = Access(parse_list(allowed_hosts), parse_list(cors_origins))
+        callers = CallerPolicy.parse(caller_overrides, min_timeout)
         client = AsyncSarvanClient(**overrides)
-        limits = Limits(max_in_flight=max_in_flight, max_body_bytes=max_body_bytes)
-        app = create_app(client, token=token, limits=limits)
+        app = create_app(client, token=token, limits=limits, access=access, callers=callers)
     except SarvanError as error:
         raise click.ClickException(str(error)) from None
     _configure_logging(log_level)
-    click.echo(_banner(host, port, client, token), err=True)
-    if app[GATEWAY].metrics is None:
-        click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
-    # SIGTERM/SIGINT: graceful shutdown; no aiohttp access log (the gateway logs requests)
-    options: dict[str, Any] = {"handle_signals": True, "access_log": None, "print": None}
-    web.run_app(app, host=host, port=port, shutdown_timeout=shutdown_timeout, **options)
+
+    def ready(bound: int) -> None:  # after the bind, so a bind error is the only output
+        click.echo(_banner(host, bound, client, token), err=True)
+        if app[GATEWAY].metrics is None:
+            click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
+        if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
+            click.echo(_STUB_ONLY_WARNING, err=True)
+
+    # SIGTERM/SIGINT: graceful shutdown (the gateway writes its own access log)
+    try:
+        server.serve(app, host, port, shutdown_timeout=shutdown_timeout, ready=ready)
+    except OSError as error:  # D3: one line, no banner before it
+        reason = error.strerror or str(error)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+_STUB_ONLY_WARNING = (
+    "warning: no provider is configured, so every answer is the local stub's placeholder "
+    "text (set OLLAMA_BASE_URL, GPU_REMOTE_URL or HUGGINGFACE_API_KEY; see 'sarvanom "
+    "providers'), or pass --strict to answer 503 instead"
+)
 
 
 def _banner(host: str, port: int, client: object, token: str | None) -> str:

@@ -5,7 +5,8 @@
 * ``GET /health``: liveness, ``{"status": "ok"}``; never needs the token.
 * ``GET /health/gpu-providers[?probe=true]``: the seed's health JSON, exactly (the
   seed's keys of ``client.health_report()``); ``probe=true`` first calls every provider's
-  health endpoint.
+  health endpoint — one fan-out at a time, taking a gate slot, and its result serves every
+  probe request for ``limits.probe_ttl`` seconds (F14).
 * ``POST /api/query``: the seed's query endpoint. The body holds LLMRequest fields
   (``prompt`` or ``messages``, ``system``, ``max_tokens``, ``temperature``, ``provider``,
   ``model``, ``cache``, ``timeout``...); the answer is ``LLMResponse.to_dict()``, 200 even
@@ -16,18 +17,27 @@
 * ``GET /dashboard``, ``GET /dashboard/state.json``: the live dashboard (:mod:`.dashboard`);
   its static page is public, its JSON needs the token.
 
-Every endpoint but ``/health`` needs ``Authorization: Bearer <token>`` when a token is set.
+Every request must name this gateway in ``Host`` and come from no foreign ``Origin``
+(:mod:`.access`, F3); every endpoint but ``/health`` needs ``Authorization: Bearer <token>``
+when a token is set. Per-request overrides follow the :class:`.callers.CallerPolicy` (F5).
 Every error has OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``.
 ``X-Request-ID`` (printable ASCII, at most 128 characters; otherwise a new one is made)
 becomes the request's trace id in the SDK and is echoed on every response. Answers carry
-``x-sarvanom-provider`` and ``x-sarvanom-cache`` (hit, stale, miss). One access-log line a
-request goes to the ``sarvanom_sdk.gateway`` logger: method, path, status, time, trace id,
-provider — never a header value, a key, a token or a prompt. On cleanup (graceful shutdown)
-the app detaches its metrics and closes the client it serves.
+``x-sarvanom-provider``, ``x-sarvanom-model``, ``x-sarvanom-cache`` (hit, stale, miss) and
+``x-sarvanom-overhead-ms`` (:mod:`.overhead`). Only deterministic answers are cached unless
+the caller says otherwise (:func:`.callers.decide_cache`, D1); a strict 503 carries
+``Retry-After`` from the breakers' reopen time (D17). One access-log line a
+request goes to the ``sarvanom_sdk.gateway`` logger: method, raw path (control characters
+escaped, F13), status, time, trace id, provider — never a header value, a key, a token or
+a prompt. A caller that left before its answer is logged with status 499. On shutdown body
+reads in progress end at once (503); on cleanup the app detaches its metrics and closes the
+client it serves. Serve it with :mod:`.server` (``sarvanom serve`` does), which sets the
+HTTP server's timeouts and caps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -42,14 +52,27 @@ from aiohttp import web
 
 from ..chain import active_chain
 from ..client import AsyncSarvanClient, AsyncStream
-from ..errors import AllProvidersFailed, ConfigurationError
+from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
 from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import openai_compat
+from .access import Access, is_preflight
+from .callers import CallerPolicy, decide_cache
+from .limits import (
+    BodyReads,
+    GatewayError,
+    InFlightGate,
+    Limits,
+    admit_request,
+    read_json,
+    reopen_in,
+)
 from .dashboard import PUBLIC_PATHS as DASHBOARD_PATHS
 from .dashboard import install_dashboard
-from .limits import GatewayError, InFlightGate, Limits, admit_request, read_json
+from .logsafe import shown
 from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
+from .overhead import HEADER as OVERHEAD_HEADER
+from .overhead import OverheadMeter
 
 logger = logging.getLogger("sarvanom_sdk.gateway")
 
@@ -58,6 +81,12 @@ REQUEST_ID = "X-Request-ID"
 TRACE_ID: Any = (
     web.RequestKey("sarvanom_trace_id", str) if hasattr(web, "RequestKey") else "sarvanom_trace_id"
 )
+#: When the request's headers arrived (time.perf_counter()).
+STARTED: Any = (
+    web.RequestKey("sarvanom_started", float) if hasattr(web, "RequestKey") else "sarvanom_started"
+)
+#: CORS headers due on this request's answer (an allowed cross-origin caller).
+CORS: Any = web.RequestKey("sarvanom_cors", dict) if hasattr(web, "RequestKey") else "sarvanom_cors"
 _VALID_TRACE_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")
 _QUERY_FIELDS = frozenset(f.name for f in fields(LLMRequest)) - {"trace_id"}
 _PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_PATHS})  # the dashboard shell has no data
@@ -105,15 +134,25 @@ class Gateway:
         limits: Limits,
         token: str | None,
         metrics: GatewayMetrics | None,
+        access: Access | None = None,
+        callers: CallerPolicy | None = None,
     ) -> None:
         self.client = client
         self.limits = limits
         self.gate = InFlightGate(limits)
         self.metrics = metrics
+        self.access = access or Access()
+        self.callers = callers or CallerPolicy()
+        self.reads = BodyReads()
+        #: connections (aiohttp protocol handlers) with a request in progress
+        self.busy_connections: set[Any] = set()
         self.started = int(time.time())
         #: Called with every answer returned (the dashboard's recorder).
         self.response_observers: list[Callable[[LLMResponse], None]] = []
         self._token = None if token is None else token.encode()
+        self._probe: asyncio.Future[None] | None = None
+        self._probed_at = 0.0
+        self.overhead = OverheadMeter()
 
     def authorized(self, header: str | None) -> bool | None:
         """True: the header carries the token (or none is needed); False: a wrong token;
@@ -132,9 +171,15 @@ class Gateway:
         try:
             response = await self.client.complete(request)
         except AllProvidersFailed as error:
-            raise GatewayError.no_provider(error) from None
+            raise await self.no_provider(error) from None
         self.observe(response)
         return response
+
+    async def no_provider(self, error: AllProvidersFailed) -> GatewayError:
+        """503 with ``Retry-After`` from the breakers' reopen time when known (D17)."""
+        health = await self.client.get_provider_health()
+        wait = reopen_in(error.attempts, health, self.client.router.clock.wall())
+        return GatewayError.no_provider(error, wait)
 
     @asynccontextmanager
     async def stream(self, request: LLMRequest) -> AsyncIterator[OpenedStream]:
@@ -148,7 +193,7 @@ class Gateway:
                 try:
                     first = await anext(rest, None)
                 except AllProvidersFailed as error:
-                    raise GatewayError.no_provider(error) from None
+                    raise await self.no_provider(error) from None
                 yield OpenedStream(stream, first, rest)
             finally:
                 aclose = getattr(rest, "aclose", None)  # an async generator: close it now
@@ -157,26 +202,69 @@ class Gateway:
             if stream.response is not None:
                 self.observe(stream.response)
 
+    async def probe(self) -> None:
+        """Call every provider's health endpoint, at most once per ``limits.probe_ttl``
+        seconds and one fan-out at a time, in a gate slot: concurrent and repeated probe
+        requests share one fan-out (F14). A failed fan-out is not reused."""
+        task = self._probe
+        fresh = time.monotonic() - self._probed_at < self.limits.probe_ttl
+        if task is None or (task.done() and (not fresh or _failed(task))):
+            task = self._probe = asyncio.ensure_future(self._fan_out())
+        await asyncio.shield(task)
+
+    async def _fan_out(self) -> None:
+        try:
+            async with self.gate.slot():
+                await self.client.get_provider_health(probe=True)
+        finally:
+            self._probed_at = time.monotonic()
+
+    async def close(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+        await self.client.close()
+
     def observe(self, response: LLMResponse) -> None:
         if self.metrics is not None:
             self.metrics.observe_response(response)
         for observer in self.response_observers:
             observer(response)
 
+    def overhead_headers(self, request: web.Request) -> dict[str, str]:
+        """``x-sarvanom-overhead-ms`` for the answer starting now (and the metric)."""
+        elapsed_ms = (time.perf_counter() - request[STARTED]) * 1000.0
+        ms = self.overhead.overhead_ms(request[TRACE_ID], elapsed_ms)
+        if self.metrics is not None:
+            self.metrics.observe_overhead(_endpoint(request), ms / 1000.0)
+        return {OVERHEAD_HEADER: f"{ms:.3f}"}
+
+    def streaming_model(self, provider: ProviderName, request: LLMRequest) -> str | None:
+        """The model a stream from ``provider`` is answered by, known when it opens: the
+        request's override, else the provider's configured model (None for the stub)."""
+        adapter = self.client.router.adapters.get(provider)
+        if adapter is None:
+            return None
+        return request.model or adapter.default_model or None
+
     @staticmethod
     def answer_headers(
-        provider: ProviderName, response: LLMResponse | None = None
+        provider: ProviderName, response: LLMResponse | None = None, model: str | None = None
     ) -> dict[str, str]:
-        """``x-sarvanom-provider`` and, when the response is known, ``x-sarvanom-cache`` and
-        ``x-sarvanom-model`` (only when it is a safe header value)."""
+        """``x-sarvanom-provider``; ``x-sarvanom-model`` (the response's model, else
+        ``model``; only when it is a safe header value); and, when the response is known,
+        ``x-sarvanom-cache``."""
         headers = {"x-sarvanom-provider": provider.value}
         if response is not None:
             cache = "stale" if response.stale else "hit" if response.cached else "miss"
             headers["x-sarvanom-cache"] = cache
-            model = response.model or ""
-            if model and len(model) <= 200 and model.isascii() and model.isprintable():
-                headers["x-sarvanom-model"] = model
+            model = response.model or model
+        if model and len(model) <= 200 and model.isascii() and model.isprintable():
+            headers["x-sarvanom-model"] = model
         return headers
+
+
+def _failed(task: asyncio.Future[None]) -> bool:
+    return task.cancelled() or task.exception() is not None
 
 
 GATEWAY = web.AppKey("sarvanom_gateway", Gateway)
@@ -189,6 +277,8 @@ def create_app(
     settings: Settings | None = None,
     token: str | None = None,
     limits: Limits | None = None,
+    access: Access | None = None,
+    callers: CallerPolicy | None = None,
 ) -> web.Application:
     """The gateway app serving ``client`` (default: a new client from ``settings``, or
     from the environment when both are None).
@@ -196,7 +286,9 @@ def create_app(
     ``token``: the bearer token every endpoint but ``/health`` requires; None means no
     authentication (the caller decides, e.g. ``sarvanom serve`` reads
     ``SARVANOM_GATEWAY_TOKEN``). ``limits``: :class:`Limits` (defaults: 1 MiB bodies,
-    256 in flight). The app closes the client when it is cleaned up.
+    256 in flight). ``access``: the Host and CORS allow-lists (:class:`.access.Access`);
+    ``callers``: which per-request overrides callers may use
+    (:class:`.callers.CallerPolicy`). The app closes the client when it is cleaned up.
     """
     if client is not None and settings is not None:
         raise ConfigurationError("settings", "give a client or settings, not both")
@@ -205,18 +297,20 @@ def create_app(
     limits = limits or Limits()
     client = client or AsyncSarvanClient(settings)
     metrics = load_metrics(p.value for p in active_chain(client.settings))
-    gateway = Gateway(client, limits, token, metrics)
+    gateway = Gateway(client, limits, token, metrics, access, callers)
     app = web.Application(
-        middlewares=[_observe, _authenticate], client_max_size=limits.max_body_bytes
+        middlewares=[_observe, _guard, _authenticate], client_max_size=limits.max_body_bytes
     )
     app[GATEWAY] = gateway
-    app.on_response_prepare.append(_stamp_request_id)
+    app.on_response_prepare.append(_stamp_headers)
+    app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/health", _health)
     for method, path, handler in (*_ROUTES, *openai_compat.ROUTES):
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)
+    client.router.observers.append(gateway.overhead.observe_attempt)
     install_dashboard(app, gateway, token)
     return app
 
@@ -233,21 +327,31 @@ def _bind(handler: GatewayHandler) -> Callable[[web.Request], Awaitable[web.Stre
 async def _observe(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Trace id in; errors rendered in OpenAI's shape; access log and HTTP metrics out."""
-    started = time.perf_counter()
+    """Trace id in; errors rendered in OpenAI's shape; access log and HTTP metrics out. A
+    caller that left (its handler cancelled, or the connection lost while writing) is
+    logged with status 499, never as an error (F6)."""
+    started = request[STARTED] = time.perf_counter()
     given = request.headers.get(REQUEST_ID)
     request[TRACE_ID] = given if given and _VALID_TRACE_ID.match(given) else uuid.uuid4().hex
+    busy = request.app[GATEWAY].busy_connections
+    busy.add(request.protocol)
     try:
-        response = await handler(request)
+        with request.app[GATEWAY].overhead.watching(request[TRACE_ID]):
+            response = await handler(request)
     except GatewayError as error:
         response = error_response(error)
+    except InvalidRequestError as error:  # the SDK refused the request after the gateway
+        response = error_response(GatewayError.invalid(error))
     except web.HTTPException as exc:  # aiohttp's own: no route, wrong method...
         response = error_response(_from_http(request, exc))
+    except (asyncio.CancelledError, ConnectionError):
+        _account(request, None, time.perf_counter() - started)
+        raise
     except Exception:
         logger.exception(
             "unhandled error on %s %s",
             request.method,
-            request.path[:200],
+            shown(request.raw_path),
             extra={"trace_id": request[TRACE_ID]},
         )
         response = error_response(
@@ -255,8 +359,33 @@ async def _observe(
                 500, f"internal error (request id {request[TRACE_ID]})", code="internal_error"
             )
         )
+    finally:
+        busy.discard(request.protocol)
     _account(request, response, time.perf_counter() - started)
     return response
+
+
+@web.middleware
+async def _guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Host and Origin (F3), before authentication: with or without a token, a web page
+    the operator visits cannot drive or read the gateway."""
+    access = request.app[GATEWAY].access
+    transport = request.transport
+    local = transport.get_extra_info("sockname") if transport is not None else None
+    bound = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+    access.check_host(request.headers.get("Host"), bound)
+    origin = request.headers.get("Origin")
+    cross = access.check_origin(origin, request.headers.get("Host"))
+    if cross and origin is not None:
+        if is_preflight(request.method, request.headers):
+            headers = access.preflight_headers(
+                origin, request.headers.get("Access-Control-Request-Headers")
+            )
+            return web.Response(status=204, headers=headers)
+        request[CORS] = access.cors_headers(origin)
+    return await handler(request)
 
 
 @web.middleware
@@ -279,19 +408,29 @@ async def _authenticate(
     raise GatewayError(401, "invalid bearer token", code="invalid_api_key", headers=challenge)
 
 
-async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+async def _stamp_headers(request: web.Request, response: web.StreamResponse) -> None:
     trace_id = request.get(TRACE_ID)
     if trace_id is not None:
         response.headers[REQUEST_ID] = trace_id
+    cors = request.get(CORS)
+    if cors:
+        response.headers.update(cors)
+
+
+async def _shutdown(app: web.Application) -> None:
+    app[GATEWAY].reads.cut()  # trickling uploads do not hold the shutdown (F7)
 
 
 async def _cleanup(app: web.Application) -> None:
     gateway = app[GATEWAY]
+    observers = gateway.client.router.observers
+    mine = [gateway.overhead.observe_attempt]
     if gateway.metrics is not None:
-        observers = gateway.client.router.observers
-        if gateway.metrics.observe_attempt in observers:
-            observers.remove(gateway.metrics.observe_attempt)
-    await gateway.client.close()
+        mine.append(gateway.metrics.observe_attempt)
+    for observer in mine:
+        if observer in observers:
+            observers.remove(observer)
+    await gateway.close()
 
 
 def error_response(error: GatewayError) -> web.Response:
@@ -300,7 +439,7 @@ def error_response(error: GatewayError) -> web.Response:
 
 def _from_http(request: web.Request, exc: web.HTTPException) -> GatewayError:
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-    message = f"{exc.reason}: {request.method} {request.path[:200]}"
+    message = f"{exc.reason}: {request.method} {shown(request.raw_path)}"
     return GatewayError(
         exc.status,
         message,
@@ -309,33 +448,44 @@ def _from_http(request: web.Request, exc: web.HTTPException) -> GatewayError:
     )
 
 
-def _account(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+#: The access log's status for a caller that left before its answer (nginx's).
+CLIENT_CLOSED = 499
+
+
+def _account(request: web.Request, response: web.StreamResponse | None, seconds: float) -> None:
+    """One access-log line and the HTTP metrics; ``response`` None: the caller left."""
     gateway = request.app[GATEWAY]
+    status = CLIENT_CLOSED if response is None else response.status
     if gateway.metrics is not None:
-        resource = request.match_info.route.resource
-        endpoint = resource.canonical if resource is not None else "unmatched"
-        gateway.metrics.observe_http(endpoint, response.status, seconds)
+        gateway.metrics.observe_http(_endpoint(request), status, seconds)
     if logger.isEnabledFor(logging.INFO):
-        provider = response.headers.get("x-sarvanom-provider", "-")
+        provider = "-" if response is None else response.headers.get("x-sarvanom-provider", "-")
+        path = shown(request.raw_path)
         ms = seconds * 1000
         logger.info(
             "%s %s %d %.1fms %s %s",
             request.method,
-            request.path[:200],
-            response.status,
+            path,
+            status,
             ms,
             request[TRACE_ID],
             provider,
             extra={
                 "http_method": request.method,
-                "path": request.path[:200],
-                "status": response.status,
+                "path": path,
+                "status": status,
                 "duration_ms": round(ms, 3),
                 "trace_id": request[TRACE_ID],
                 "provider": provider,
                 "remote": request.remote,
             },
         )
+
+
+def _endpoint(request: web.Request) -> str:
+    """The route's canonical path (a bounded metric label)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 # -- handlers -------------------------------------------------------------------------------
@@ -345,20 +495,23 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _provider_health(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
     if request.query.get("probe", "").lower() in ("1", "true", "yes"):
-        await gateway.client.get_provider_health(probe=True)
+        await gateway.probe()
     report = gateway.client.health_report()
     return web.json_response({key: report[key] for key in SEED_HEALTH_KEYS})
 
 
 async def _query(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
-    body = await read_json(request, gateway.limits.max_body_bytes)
-    fields = query_fields(body, gateway.client.settings.total_timeout)
+    body = await read_json(request, gateway.limits, gateway.reads)
+    fields = gateway.callers.apply(query_fields(body, gateway.client.settings.total_timeout))
+    fields = decide_cache(fields, request.headers.get("Cache-Control"))
     llm_request = admit_request({**fields, "trace_id": trace_id}, gateway.limits)
     async with gateway.gate.slot():
         response = await gateway.complete(llm_request)
-    return web.json_response(
-        response.to_dict(), headers=gateway.answer_headers(response.provider, response)
-    )
+    headers = {
+        **gateway.answer_headers(response.provider, response),
+        **gateway.overhead_headers(request),
+    }
+    return web.json_response(response.to_dict(), headers=headers)
 
 
 def query_fields(body: Mapping[str, Any], max_timeout: float) -> dict[str, Any]:

@@ -16,6 +16,8 @@ Series (``provider`` is a provider name, ``local_stub`` included):
 ``sarvanom_cost_usd_total``                 money spent, by provider (paid providers only)
 ``sarvanom_gateway_requests_total``         HTTP requests, by ``endpoint`` (route) and ``status``
 ``sarvanom_gateway_request_duration_seconds`` histogram of HTTP request time, by ``endpoint``
+``sarvanom_gateway_overhead_seconds``       histogram of the gateway's own time per answer,
+                                            providers excluded, by ``endpoint``
 ``sarvanom_gateway_in_flight``              model calls in flight now
 ``sarvanom_gateway_waiting``                requests waiting for a slot now
 =========================================== ======================================================
@@ -52,6 +54,9 @@ LATENCY_BUCKETS = (
     30.0,
     60.0,
 )
+
+#: Seconds; the gateway's own share is sub-millisecond to milliseconds.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0)
 
 
 class GatewayMetrics:
@@ -114,6 +119,13 @@ class GatewayMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self._overhead = p.Histogram(
+            "sarvanom_gateway_overhead_seconds",
+            "The gateway's own time per answer, provider attempts excluded.",
+            ("endpoint",),
+            buckets=OVERHEAD_BUCKETS,
+            registry=registry,
+        )
         self._in_flight = p.Gauge(
             "sarvanom_gateway_in_flight", "Model calls in flight.", registry=registry
         )
@@ -151,6 +163,9 @@ class GatewayMetrics:
     def observe_http(self, endpoint: str, status: int, seconds: float) -> None:
         self._http.labels(endpoint, str(status)).inc()
         self._http_seconds.labels(endpoint).observe(seconds)
+
+    def observe_overhead(self, endpoint: str, seconds: float) -> None:
+        self._overhead.labels(endpoint).observe(seconds)
 
     def render(
         self,

@@ -16,9 +16,13 @@ anything else                         404 ``model_not_found``, as is a provider 
 ===================================== ============================================================
 
 ``GET /v1/models`` lists ``sarvanom/auto`` and ``sarvanom/<provider>`` for every provider of
-the chain, the stub last. A response's ``model`` is ``sarvanom/<provider that answered>``;
-the provider's own model name is in the ``x-sarvanom-model`` header (JSON answers) and the
-provider in ``x-sarvanom-provider``.
+the chain, the stub last. A response's ``model``, in the JSON answer and in every stream
+chunk, names the provider and model that really answered:
+``sarvanom/<provider>/<model>`` (e.g. ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``;
+``sarvanom/local_stub`` for the stub), whatever the caller asked for (``sarvanom/auto``
+included). The headers ``x-sarvanom-provider`` and ``x-sarvanom-model`` say the same, on
+streams too. A stream's model is known when it opens: the caller's override, else the
+provider's configured model.
 
 Requests
 --------
@@ -42,11 +46,15 @@ answers, since an OpenAI client cannot tell the stub's text from a model's.
 Streams: a provider is committed to on its first token, so a strict refusal is still a
 clean 503 before any byte. A stream that breaks after it began ends with an SSE event
 ``{"error": {...,"code": "stream_interrupted"}}`` and no ``[DONE]`` (the official client
-raises ``APIError``) — never a clean finish.
+raises ``APIError``) — never a clean finish. So does a stream still running at the
+request's total deadline (its ``timeout``, else ``SARVANOM_TOTAL_TIMEOUT_SECONDS``),
+whatever the provider sends (F6). A caller that stops reading for ``write_timeout``
+seconds is dropped; one that disconnects ends the provider call at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -60,7 +68,9 @@ from ..chain import active_chain, not_in_chain_reason
 from ..errors import StreamInterrupted
 from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
+from .timing import deadline
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -212,8 +222,13 @@ class ChatCall:
     include_usage: bool
 
 
-def parse_chat(body: Mapping[str, Any], gateway: Gateway, trace_id: str) -> ChatCall:
-    """The OpenAI request body as a :class:`ChatCall`; 400/404 naming the problem."""
+def parse_chat(
+    body: Mapping[str, Any], gateway: Gateway, trace_id: str, cache_control: str | None = None
+) -> ChatCall:
+    """The OpenAI request body as a :class:`ChatCall`; 400/404 naming the problem (a
+    provider pin or model override the caller policy forbids: 400 about ``model``).
+    ``cache`` (a boolean, not OpenAI's) and ``cache_control`` (the request's
+    ``Cache-Control``) follow :func:`.callers.decide_cache`."""
     _refuse_unsupported(body)
     provider, model = resolve_model(body.get("model"), gateway.client.settings)
     stream = body.get("stream")
@@ -224,12 +239,11 @@ def parse_chat(body: Mapping[str, Any], gateway: Gateway, trace_id: str) -> Chat
         raise GatewayError.bad_request("stream", "stream: must be true or false")
     if not isinstance(options, dict):
         raise GatewayError.bad_request("stream_options", "stream_options: must be an object")
-    fields: dict[str, Any] = {
-        "messages": _messages(body.get("messages")),
-        "provider": provider,
-        "model": model,
-        "trace_id": trace_id,
-    }
+    fields: dict[str, Any] = {"messages": _messages(body.get("messages")), "trace_id": trace_id}
+    if provider is not None:
+        fields["provider"] = provider
+    if model is not None:
+        fields["model"] = model
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
@@ -237,6 +251,12 @@ def parse_chat(body: Mapping[str, Any], gateway: Gateway, trace_id: str) -> Chat
         fields["max_tokens"] = max_tokens
     if body.get("temperature") is not None:
         fields["temperature"] = body["temperature"]
+    if body.get("cache") is not None:
+        if not isinstance(body["cache"], bool):
+            raise GatewayError.bad_request("cache", "cache: must be true or false")
+        fields["cache"] = body["cache"]
+    fields = gateway.callers.apply(fields, {"provider": "model", "model": "model"})
+    fields = decide_cache(fields, cache_control)
     request = admit_request(fields, gateway.limits)
     return ChatCall(request, stream, options.get("include_usage") is True)
 
@@ -253,6 +273,14 @@ def _finish_reason(response: LLMResponse | None) -> str:
     return _FINISH.get(reason or "stop", "stop")
 
 
+def answered_as(provider: ProviderName, model: str | None) -> str:
+    """The gateway's name for what answered: ``sarvanom/<provider>/<model>``, or
+    ``sarvanom/<provider>`` when the model is unknown (and for the stub)."""
+    if model and provider is not _STUB:
+        return f"{PREFIX}{provider.value}/{model}"
+    return PREFIX + provider.value
+
+
 def completion_body(response: LLMResponse, completion_id: str, created: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": response.content}
     if response.reasoning:
@@ -261,7 +289,7 @@ def completion_body(response: LLMResponse, completion_id: str, created: int) -> 
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": PREFIX + response.provider.value,
+        "model": answered_as(response.provider, response.model),
         "choices": [
             {
                 "index": 0,
@@ -277,22 +305,28 @@ def completion_body(response: LLMResponse, completion_id: str, created: int) -> 
 async def chat_completions(
     request: web.Request, gateway: Gateway, trace_id: str
 ) -> web.StreamResponse:
-    body = await read_json(request, gateway.limits.max_body_bytes)
-    call = parse_chat(body, gateway, trace_id)
+    body = await read_json(request, gateway.limits, gateway.reads)
+    call = parse_chat(body, gateway, trace_id, request.headers.get("Cache-Control"))
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     async with gateway.gate.slot():
         if call.stream:
             return await _stream(request, gateway, call, completion_id, created)
         response = await gateway.complete(call.request)
-    return web.json_response(
-        completion_body(response, completion_id, created),
-        headers=gateway.answer_headers(response.provider, response),
-    )
+    headers = {
+        **gateway.answer_headers(response.provider, response),
+        **gateway.overhead_headers(request),
+    }
+    return web.json_response(completion_body(response, completion_id, created), headers=headers)
+
+
+class CallerGone(ConnectionError):
+    """The caller stopped reading: a write did not finish within ``write_timeout``."""
 
 
 class _Events:
-    """Writes ``chat.completion.chunk`` server-sent events."""
+    """Writes ``chat.completion.chunk`` server-sent events; a write that does not finish
+    within ``write_timeout`` seconds raises :class:`CallerGone`."""
 
     def __init__(
         self,
@@ -301,8 +335,10 @@ class _Events:
         created: int,
         model: str,
         include_usage: bool,
+        write_timeout: float,
     ) -> None:
         self._out = out
+        self._write_timeout = write_timeout
         self._head = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -312,7 +348,14 @@ class _Events:
         self._include_usage = include_usage
 
     async def send(self, payload: Mapping[str, Any]) -> None:
-        await self._out.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        await self.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+    async def write(self, data: bytes) -> None:
+        try:
+            async with deadline(self._write_timeout):
+                await self._out.write(data)
+        except asyncio.TimeoutError:
+            raise CallerGone(f"no write went through in {self._write_timeout:g}s") from None
 
     async def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> None:
         payload: dict[str, Any] = {
@@ -329,7 +372,7 @@ class _Events:
         await self.chunk({}, _finish_reason(response))
         if self._include_usage:
             await self.send({**self._head, "choices": [], "usage": _usage(response)})
-        await self._out.write(b"data: [DONE]\n\n")
+        await self.write(b"data: [DONE]\n\n")
 
 
 def _delta(chunk: StreamChunk, first: bool) -> dict[str, Any]:
@@ -344,31 +387,62 @@ def _delta(chunk: StreamChunk, first: bool) -> dict[str, Any]:
 async def _stream(
     request: web.Request, gateway: Gateway, call: ChatCall, completion_id: str, created: int
 ) -> web.StreamResponse:
+    started = time.monotonic()
+    limit = call.request.timeout or gateway.client.settings.total_timeout
+    gone = False
     async with gateway.stream(call.request) as opened:
+        model = gateway.streaming_model(opened.provider, call.request)
         out = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
-                **gateway.answer_headers(opened.provider),
+                **gateway.answer_headers(opened.provider, model=model),
+                **gateway.overhead_headers(request),
             }
         )
         await out.prepare(request)
         events = _Events(
-            out, completion_id, created, PREFIX + opened.provider.value, call.include_usage
+            out,
+            completion_id,
+            created,
+            answered_as(opened.provider, model),
+            call.include_usage,
+            gateway.limits.write_timeout,
         )
         try:
-            try:
-                first = True
-                async for chunk in opened.chunks():
-                    await events.chunk(_delta(chunk, first))
-                    first = False
-                await events.finish(opened.response)
-            except StreamInterrupted as error:
-                await events.send(GatewayError(502, str(error), code="stream_interrupted").body())
-        except ConnectionResetError:  # the caller went away; leaving closes the provider
-            pass
+            async with deadline(limit - (time.monotonic() - started)):
+                await _forward(opened, events)
+        except StreamInterrupted as error:
+            gone = await _end_with_error(events, str(error))
+        except asyncio.TimeoutError:
+            gone = await _end_with_error(
+                events,
+                f"the answer from {opened.provider.value} was still running at the "
+                f"request's deadline of {limit:g}s",
+            )
+        except ConnectionError:  # the caller went away or stopped reading
+            gone = True
+    if gone and request.transport is not None:
+        request.transport.abort()  # a caller that stopped reading must not block the end
     return out
+
+
+async def _forward(opened: Any, events: _Events) -> None:
+    first = True
+    async for chunk in opened.chunks():
+        await events.chunk(_delta(chunk, first))
+        first = False
+    await events.finish(opened.response)
+
+
+async def _end_with_error(events: _Events, message: str) -> bool:
+    """Send the ``stream_interrupted`` event; True when the caller is gone."""
+    try:
+        await events.send(GatewayError(502, message, code="stream_interrupted").body())
+    except ConnectionError:
+        return True
+    return False
 
 
 ROUTES = (

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from sarvanom_sdk.testing import ProviderEmulator
 from sarvanom_sdk.testing._threaded import LoopThread
 
 TOKEN = "gw-test-token-0123456789"
+JSON_TYPE = {"Content-Type": "application/json"}
 OpenGateway = Callable[..., Awaitable[TestClient]]
 
 
@@ -90,3 +92,28 @@ def openai_client(gateway: ThreadedGateway, api_key: str = "unused") -> Any:
     import openai
 
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=api_key, max_retries=0, timeout=10.0)
+
+
+@asynccontextmanager
+async def served(app: web.Application, shutdown_timeout: float = 2.0) -> AsyncIterator[str]:
+    """``app`` served the way ``sarvanom serve`` serves it (:mod:`sarvanom_sdk.gateway.server`),
+    on 127.0.0.1:<free port>; yields the base URL."""
+    from sarvanom_sdk.gateway import server
+
+    runner, port = await server.start(app, "127.0.0.1", 0, shutdown_timeout=shutdown_timeout)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``data`` on a new connection to 127.0.0.1:``port``; everything read until the
+    server closes (or ``timeout``)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()

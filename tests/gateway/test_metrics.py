@@ -31,8 +31,8 @@ async def test_metrics_after_a_few_requests(open_gateway, emulator) -> None:
     before = await scrape(client)
     assert value(before, "sarvanom_provider_requests_total", provider="remote_gpu") == 0
     for body in (
-        {"prompt": "a"},  # remote_gpu fails, ollama answers
-        {"prompt": "a"},  # cache hit
+        {"prompt": "a", "temperature": 0},  # remote_gpu fails, ollama answers
+        {"prompt": "a", "temperature": 0},  # cache hit (deterministic answers only: D1)
         {"prompt": "b"},  # remote_gpu skipped: breaker open
         {"prompt": "c", "provider": "local_stub"},
     ):  # the stub
@@ -131,6 +131,7 @@ async def test_without_prometheus_client_metrics_is_501(open_gateway, monkeypatc
 async def test_cleanup_detaches_the_observer(open_gateway) -> None:
     sdk_client = stub_client()
     client = await open_gateway(sdk_client)
-    assert len(sdk_client.router.observers) == 2  # the metrics and the dashboard
+    # the metrics, the overhead meter and the dashboard's recorder
+    assert len(sdk_client.router.observers) == 3
     await client.close()
     assert sdk_client.router.observers == []

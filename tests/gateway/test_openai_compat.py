@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import openai
 import pytest
-from gateway_helpers import TOKEN, ThreadedGateway, ollama_client, openai_client, stub_client
+from gateway_helpers import (
+    JSON_TYPE,
+    TOKEN,
+    ThreadedGateway,
+    ollama_client,
+    openai_client,
+    stub_client,
+)
 
 from sarvanom_sdk.gateway import create_app
 from sarvanom_sdk.testing import Fault
@@ -32,7 +39,8 @@ def test_chat_completion(served, emulator) -> None:
     completion = raw.parse()
     assert completion.object == "chat.completion"
     assert completion.id.startswith("chatcmpl-")
-    assert completion.model == "sarvanom/ollama_local"
+    assert completion.model == "sarvanom/ollama_local/deepseek-r1:8b"  # issue 13 item 2
+    assert raw.headers["x-sarvanom-model"] == "deepseek-r1:8b"
     choice = completion.choices[0]
     assert choice.message.role == "assistant"
     assert choice.message.content == "Emulated ollama answer to: What is the capital of France?"
@@ -57,7 +65,7 @@ def test_streamed_chat_completion_with_usage(served) -> None:
     assert text == "Emulated ollama answer to: What is the capital of France?"
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) > 1
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert all(c.model == "sarvanom/ollama_local" for c in chunks)
+    assert all(c.model == "sarvanom/ollama_local/deepseek-r1:8b" for c in chunks)
     assert len({c.id for c in chunks}) == 1
     finish = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finish[-1] == "stop" and set(finish[:-1]) == {None}
@@ -115,8 +123,40 @@ def test_pinned_model_override_reaches_the_provider(served, emulator) -> None:
     completion = client.chat.completions.create(
         model="sarvanom/ollama_local/llama3.2:1b", messages=HI
     )
-    assert completion.model == "sarvanom/ollama_local"
+    assert completion.model == "sarvanom/ollama_local/llama3.2:1b"
     assert emulator.requests("ollama")[-1].json["model"] == "llama3.2:1b"
+
+
+def test_issue13_2_every_chunk_and_the_headers_name_the_model_that_answered(
+    served, emulator
+) -> None:
+    """Asked for sarvanom/auto (and for a pinned override), streamed: every chunk's model
+    and the x-sarvanom-model header name the provider and model that really answered."""
+    client = openai_client(served)
+    for asked, model in (
+        ("sarvanom/auto", "deepseek-r1:8b"),
+        ("sarvanom/ollama_local/llama3.2:1b", "llama3.2:1b"),
+    ):
+        with client.chat.completions.with_streaming_response.create(
+            model=asked, messages=HI, stream=True
+        ) as raw:
+            assert raw.headers["x-sarvanom-provider"] == "ollama_local"
+            assert raw.headers["x-sarvanom-model"] == model
+            chunks = list(raw.parse())
+        assert chunks and all(c.model == f"sarvanom/ollama_local/{model}" for c in chunks)
+
+
+async def test_issue13_2_a_fallback_names_the_provider_that_answered(open_gateway, emulator):
+    """remote_gpu fails, Ollama answers: the JSON names Ollama and its model."""
+    from gateway_helpers import failing_gpu_then_ollama
+
+    client = await open_gateway(failing_gpu_then_ollama(emulator))
+    chat = {"model": "sarvanom/auto", "messages": HI}
+    body = await (await client.post("/v1/chat/completions", json=chat)).json()
+    assert body["model"] == "sarvanom/ollama_local/deepseek-r1:8b"
+    stub = await open_gateway(stub_client())
+    body = await (await stub.post("/v1/chat/completions", json=chat)).json()
+    assert body["model"] == "sarvanom/local_stub"
 
 
 def test_system_developer_and_text_parts(served, emulator) -> None:
@@ -263,7 +303,7 @@ async def test_malformed_chat_bodies_are_400(open_gateway) -> None:
         reply = await client.post("/v1/chat/completions", json=body)
         assert reply.status == 400, body
         assert (await reply.json())["error"]["param"] == param
-    reply = await client.post("/v1/chat/completions", data=b"{oops")
+    reply = await client.post("/v1/chat/completions", data=b"{oops", headers=JSON_TYPE)
     assert reply.status == 400
     assert (await reply.json())["error"]["code"] == "invalid_json"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from gateway_helpers import ollama_client, stub_client
+from gateway_helpers import JSON_TYPE, ollama_client, stub_client
 
 from sarvanom_sdk.gateway import Limits
 
@@ -27,7 +27,7 @@ async def test_answer_through_the_emulator(open_gateway, emulator) -> None:
     client = await open_gateway(ollama_client(emulator))
     reply = await client.post(
         "/api/query",
-        json={"prompt": "What is the capital of France?", "max_tokens": 100, "temperature": 0.2},
+        json={"prompt": "What is the capital of France?", "max_tokens": 100, "temperature": 0},
     )
     assert reply.status == 200
     assert reply.headers["x-sarvanom-provider"] == "ollama_local"
@@ -40,11 +40,11 @@ async def test_answer_through_the_emulator(open_gateway, emulator) -> None:
     assert [a["provider"] for a in body["attempts"]] == ["ollama_local"]
     sent = emulator.requests("ollama")[-1].json
     assert sent["options"]["num_predict"] == 100
-    assert sent["options"]["temperature"] == 0.2
+    assert sent["options"]["temperature"] == 0
 
     again = await client.post(
         "/api/query",
-        json={"prompt": "What is the capital of France?", "max_tokens": 100, "temperature": 0.2},
+        json={"prompt": "What is the capital of France?", "max_tokens": 100, "temperature": 0},
     )
     assert again.headers["x-sarvanom-cache"] == "hit"
     assert emulator.request_count("ollama") == 1
@@ -108,7 +108,7 @@ async def test_errors_carry_the_request_id_too(open_gateway) -> None:
     client = await open_gateway(stub_client())
     for reply in (
         await client.get("/nowhere", headers={"X-Request-ID": "r1"}),
-        await client.post("/api/query", data=b"{", headers={"X-Request-ID": "r1"}),
+        await client.post("/api/query", data=b"{", headers={"X-Request-ID": "r1", **JSON_TYPE}),
     ):
         assert reply.headers["X-Request-ID"] == "r1"
 
@@ -153,7 +153,7 @@ async def test_null_fields_mean_absent(open_gateway) -> None:
 async def test_oversized_body_is_413(open_gateway) -> None:
     client = await open_gateway(stub_client(), limits=Limits(max_body_bytes=2048))
     big = b'{"prompt": "' + b"a" * 4096 + b'"}'
-    reply = await client.post("/api/query", data=big)
+    reply = await client.post("/api/query", data=big, headers=JSON_TYPE)
     assert reply.status == 413
     assert "2048 bytes" in assert_error(await reply.json(), "request_too_large")
 
@@ -161,7 +161,7 @@ async def test_oversized_body_is_413(open_gateway) -> None:
         yield big[:1000]
         yield big[1000:]
 
-    reply = await client.post("/api/query", data=chunked())
+    reply = await client.post("/api/query", data=chunked(), headers=JSON_TYPE)
     assert reply.status == 413
     assert_error(await reply.json(), "request_too_large")
 

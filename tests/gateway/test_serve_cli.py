@@ -1,5 +1,5 @@
-"""``sarvanom serve``: the bind check and the wiring (web.run_app is replaced: nothing is
-bound here)."""
+"""``sarvanom serve``: the bind check and the wiring (``gateway.server.serve`` is replaced:
+nothing is bound here)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from gateway_helpers import TOKEN
 from sarvanom_cli import serve as serve_module
 from sarvanom_cli.serve import check_bind, is_loopback, serve
 
+from sarvanom_sdk.gateway import server as gateway_server
 from sarvanom_sdk.gateway.app import GATEWAY
 
 
@@ -55,10 +56,11 @@ def fake_run_app(monkeypatch, tmp_path) -> list[dict[str, Any]]:
     monkeypatch.chdir(tmp_path)  # no .env file is read
     calls: list[dict[str, Any]] = []
 
-    def run_app(app: web.Application, **options: Any) -> None:
-        calls.append({"app": app, **options})
+    def serve(app: web.Application, host: str, port: int, **options: Any) -> None:
+        calls.append({"app": app, "host": host, "port": port, **options})
+        options["ready"](port)
 
-    monkeypatch.setattr(web, "run_app", run_app)
+    monkeypatch.setattr(gateway_server, "serve", serve)
     monkeypatch.setattr(serve_module, "_configure_logging", lambda level: None)
     monkeypatch.delenv("SARVANOM_GATEWAY_TOKEN", raising=False)
     return calls
@@ -94,7 +96,6 @@ def test_cli_wiring(fake_run_app, monkeypatch) -> None:
     assert TOKEN not in result.output
     (call,) = fake_run_app
     assert (call["host"], call["port"], call["shutdown_timeout"]) == ("0.0.0.0", 8123, 4.0)
-    assert call["handle_signals"] is True
     gateway = call["app"][GATEWAY]
     assert gateway.limits.max_in_flight == 7
     assert gateway.client.settings.fallback_to_stub is False

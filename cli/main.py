@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .emulate import emulate
+from .gpu_box import gpu_box
 from .serve import serve
 
 EXIT_NO_PROVIDER = 3
@@ -278,6 +279,7 @@ def main() -> None:
 # Commands in their own modules; each imports its heavy parts (aiohttp...) when it runs.
 cli.add_command(emulate)
 cli.add_command(serve)
+cli.add_command(gpu_box)
 
 if __name__ == "__main__":
     main()

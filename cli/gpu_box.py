@@ -17,19 +17,17 @@ import click
 from .serve import is_loopback
 
 
-class _Redact(logging.Filter):
-    """Replace the token in every record a handler prints (aiohttp logs a malformed
-    header line verbatim)."""
+class _Redacting(logging.Formatter):
+    """Replace the token in every line printed, tracebacks included (aiohttp logs a
+    malformed header line verbatim, inside the parser error's traceback)."""
 
-    def __init__(self, secret: str) -> None:
-        super().__init__()
+    def __init__(self, fmt: str, secret: str | None) -> None:
+        super().__init__(fmt)
         self._secret = secret
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self._secret in message:
-            record.msg, record.args = message.replace(self._secret, "***"), None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.replace(self._secret, "***") if self._secret else text
 
 
 @click.command("gpu-box")
@@ -121,9 +119,7 @@ def gpu_box(
 
 def _configure_logging(level: str, token: str | None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    if token:
-        handler.addFilter(_Redact(token))
+    handler.setFormatter(_Redacting("%(asctime)s %(levelname)s %(name)s %(message)s", token))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -53,26 +53,31 @@ def sdk_settings(box_url: str, emu: ProviderEmulator, protocol: str = "seed",
     }
 
 
-def complete(kind: str, prompt: str, **settings: Any) -> Any:
+def complete(kind: str, prompt: str, ask: dict[str, Any] | None = None, **settings: Any) -> Any:
+    """One ``complete()`` by a fresh client of ``kind`` (``ask``: request options)."""
+    ask = {"cache": False, **(ask or {})}
     if kind == "sync":
         with SarvanClient(**settings) as client:
-            return client.complete(prompt, cache=False)
+            return client.complete(prompt, **ask)
 
     async def go() -> Any:
         async with AsyncSarvanClient(**settings) as client:
-            return await client.complete(prompt, cache=False)
+            return await client.complete(prompt, **ask)
 
     return asyncio.run(go())
 
 
-def stream(kind: str, prompt: str, **settings: Any) -> tuple[list[str], Any]:
+def stream(
+    kind: str, prompt: str, ask: dict[str, Any] | None = None, **settings: Any
+) -> tuple[list[str], Any]:
+    ask = {"cache": False, **(ask or {})}
     if kind == "sync":
-        with SarvanClient(**settings) as client, client.stream(prompt, cache=False) as s:
+        with SarvanClient(**settings) as client, client.stream(prompt, **ask) as s:
             return [c.text for c in s], s.response
 
     async def go() -> tuple[list[str], Any]:
         async with AsyncSarvanClient(**settings) as client:
-            async with client.stream(prompt, cache=False) as s:
+            async with client.stream(prompt, **ask) as s:
                 pieces = [c.text async for c in s]
             return pieces, s.response
 

@@ -103,6 +103,7 @@ def gpu_box(
         from sarvanom_sdk.gpu_box.transformers_backend import TransformersBackend
 
         assert model_path is not None
+        _check_transformers(model_path)
         backend, kind = TransformersBackend(model_path, model=model_name), "transformers"
     box = GpuBox(
         backend, token=token, slots=GpuSlots(gpus, queue), retry_after=retry_after,
@@ -115,6 +116,20 @@ def gpu_box(
         create_app(box), host=host, port=port, print=None,
         access_log_format='%a "%r" %s %b %Tfs',
     )
+
+
+def _check_transformers(model_path: str) -> None:
+    """One clear line, before anything starts, for a missing extra or model folder."""
+    import importlib.util
+    import os
+
+    if not os.path.isdir(model_path):
+        raise click.BadParameter(f"{model_path!r} is not a directory", param_hint="--model-path")
+    for module in ("torch", "transformers"):
+        if importlib.util.find_spec(module) is None:
+            raise click.ClickException(
+                f"--model-path needs {module}: pip install 'sarvanom-sdk[gpu-box]'"
+            )
 
 
 def _configure_logging(level: str, token: str | None) -> None:

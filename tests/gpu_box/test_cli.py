@@ -38,6 +38,25 @@ def test_exactly_one_backend_is_needed(args):
     assert "exactly one of --backend-url and --model-path" in result.output
 
 
+def test_model_path_must_be_a_folder(tmp_path):
+    result = run("--model-path", str(tmp_path / "missing"))
+    assert result.exit_code == 2
+    assert "is not a directory" in result.output
+
+
+def test_model_path_without_the_extra_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name in ("torch", "transformers") else real(name, *a),
+    )
+    result = run("--model-path", str(tmp_path))
+    assert result.exit_code == 1
+    assert "pip install 'sarvanom-sdk[gpu-box]'" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

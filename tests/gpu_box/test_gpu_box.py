@@ -238,3 +238,46 @@ def test_the_sdk_library_never_imports_the_box():
             "print('sarvanom_sdk.gpu_box' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_embeddings_go_to_the_embeddings_backend_with_the_box_model(emu):
+    from .box_server import SEEN, ThreadedApp, embeddings_backend
+
+    with ThreadedApp(embeddings_backend()) as vectors, BoxServer(
+        emu.url_for("remote_gpu_openai"), embeddings_url=vectors.url, token=TOKEN
+    ) as box:
+        reply = requests.post(f"{box.url}/v1/embeddings", json={"input": ["aa", "abc"]},
+                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        single = requests.post(f"{box.url}/v1/embeddings", json={"input": "a"},
+                               headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+        bad = requests.post(f"{box.url}/v1/embeddings", json={"input": [1]},
+                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert reply.status_code == 200
+    assert [d["embedding"] for d in reply.json()["data"]] == [[2.0, 2.0, 1.0], [3.0, 1.0, 1.0]]
+    assert reply.json()["model"] == "default"
+    assert vectors.app[SEEN][0] == {"input": ["aa", "abc"], "model": "default"}
+    assert len(single.json()["data"]) == 1
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "input"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_failing_backend_is_a_502_and_the_sdk_streams_from_the_next(emu, box, kind):
+    emu.inject("remote_gpu_openai", Fault.http(500), endpoint="generate")
+    try:
+        pieces, response = stream(kind, "fall over", **sdk_settings(box.url, emu, "openai"))
+    finally:
+        emu.clear()
+    assert response.provider is OLLAMA
+    assert [a.status for a in response.attempts if a.provider is GPU] == [502]
+    assert "fall over" in "".join(pieces)
+
+
+def test_the_queue_is_free_again_after_streams_and_errors(emu, box):
+    for kind in KINDS:
+        stream(kind, "one", **sdk_settings(box.url, emu, "openai"))
+    emu.inject("remote_gpu_openai", Fault.http(500), endpoint="generate")
+    try:
+        complete("sync", "two", **sdk_settings(box.url, emu, "openai"))
+    finally:
+        emu.clear()
+    assert box.box.slots.report() == {"running": 0, "waiting": 0, "gpus": 1, "max_waiting": 4}

@@ -115,6 +115,7 @@ def gpu_box(
     web.run_app(
         create_app(box), host=host, port=port, print=None,
         access_log_format='%a "%r" %s %b %Tfs',
+        handler_cancellation=True,  # a caller who leaves frees its GPU slot at once
     )
 
 

@@ -183,6 +183,8 @@ async def _chat_stream(
             except BackendError as error:  # after the headers: an SSE error event, then end
                 event = json.dumps(error.body)
                 await response.write(f"data: {event}\n\n".encode())
+            except ConnectionError:  # the caller left: stop generating, free the GPU
+                return response
             finally:
                 await chunks.aclose()  # type: ignore[attr-defined]
             await response.write_eof()

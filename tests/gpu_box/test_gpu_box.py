@@ -281,3 +281,21 @@ def test_the_queue_is_free_again_after_streams_and_errors(emu, box):
     finally:
         emu.clear()
     assert box.box.slots.report() == {"running": 0, "waiting": 0, "gpus": 1, "max_waiting": 4}
+
+
+def test_a_caller_leaving_a_stream_frees_the_gpu_soon():
+    """40 events, one every 0.5 s (20 s in all): the caller reads one and leaves; the box
+    stops relaying and frees its slot within a few seconds, not at the stream's end."""
+    with ProviderEmulator(stream_chunks=40) as slow:
+        slow.inject("remote_gpu_openai", Fault.trickle(interval=0.5), endpoint="generate")
+        with BoxServer(slow.url_for("remote_gpu_openai")) as box:
+            body = {"messages": [{"role": "user", "content": "long"}], "stream": True}
+            with requests.post(f"{box.url}/v1/chat/completions", json=body, stream=True,
+                               timeout=30) as reply:
+                assert reply.status_code == 200
+                next(reply.iter_content(16))
+                assert box.box.slots.running == 1
+            left = time.monotonic()
+            while box.box.slots.running:
+                assert time.monotonic() - left < 8, "the slot is still held"
+                time.sleep(0.05)

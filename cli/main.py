@@ -17,6 +17,7 @@ import click
 
 from .chat import chat
 from .emulate import emulate
+from .gpu_box import gpu_box
 from .serve import serve
 
 EXIT_NO_PROVIDER = 3
@@ -466,6 +467,7 @@ def main() -> None:
 cli.add_command(chat)
 cli.add_command(emulate)
 cli.add_command(serve)
+cli.add_command(gpu_box)
 
 if __name__ == "__main__":
     main()

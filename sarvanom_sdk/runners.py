@@ -12,6 +12,7 @@ Started calls run on a small shared thread pool (sync) or as tasks (async).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
@@ -236,13 +237,24 @@ _POOL: Any = None
 
 
 def _pool() -> Any:
-    """The thread pool that runs hedged sync calls (made on first use)."""
+    """The thread pool that runs hedged sync calls (made on first use, once per process)."""
     global _POOL
     if _POOL is None:
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sarvanom-hedge")
     return _POOL
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child inherits the pool without its threads (and maybe with a lock held
+    by one of them): a hedged call submitted there would never run. The child drops it
+    and makes its own on first use."""
+    global _POOL
+    _POOL = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _wait_first_sync(handles: list[Any], timeout: float) -> set[Any]:

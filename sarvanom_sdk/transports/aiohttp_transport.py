@@ -1,8 +1,13 @@
 """The async transport: one lazily created ``aiohttp.ClientSession`` per event loop.
 
 A session cannot cross event loops, so when the client is used under a new loop (a second
-``asyncio.run()``) a new session is made there. Whole replies are bounded by aiohttp's
-``ClientTimeout(total=...)``; streamed reads by a per-read timeout set by the caller.
+``asyncio.run()``) a new session is made there; nor can it cross ``os.fork()``: a forked
+child lets go of the parent's session without touching it and makes its own. Whole
+replies are bounded by the caller's timeout; streamed reads by a per-read timeout.
+
+aiohttp's own decompression is off: ``response.read()`` would inflate a whole gzip body in
+memory whatever its size. Raw bytes are read with ``readany()`` and decoded by
+:class:`~.decoding.BodyDecoder`, which bounds the *decoded* size.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import ProviderConnectionError, ProviderTimeout, ResponseTooLarge
+from ..errors import ProviderConnectionError, ProviderTimeout
 from ..http import HttpCall, HttpReply, lower_headers
+from .decoding import BodyDecoder
+from .fork import renew_after_fork
+from .headers import outgoing_headers
 
 #: asyncio's TimeoutError is the builtin one only from Python 3.11 on.
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
@@ -53,6 +61,18 @@ class AiohttpTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aiohttp: Any = None
         self._keeper: Any = None
+        renew_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """Let go of the parent's session in a forked child, without closing it through its
+        event loop: the child's copy of that loop shares the parent's epoll set and wake-up
+        socket, so closing there would stop the parent's loop watching its connections.
+        The session is marked closed (its finalizers then do nothing) and dropped; the
+        child makes its own session on first use."""
+        session, keeper = self._session, self._keeper
+        self._session = self._loop = self._keeper = None
+        if session is not None:
+            _disown(session, keeper)
 
     async def _session_for_loop(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -69,7 +89,7 @@ class AiohttpTransport:
             # sock_connect, not connect: aiohttp's ``connect`` also bounds the wait for a
             # free pooled connection, which under load is queueing, not a dead provider.
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-            auto_decompress=True,
+            auto_decompress=False,  # BodyDecoder inflates, with the size bounded
         )
         # Parked on this loop: asyncio.run() closes live async generators when the loop
         # ends, which closes the session and its sockets even if nobody calls close().
@@ -97,15 +117,20 @@ class AiohttpTransport:
             raise ProviderTimeout(f"no response headers within {timeout:.1f}s") from None
         except self._aiohttp.ClientError as err:
             raise ProviderConnectionError(_describe(err)) from None
-        return AiohttpByteStream(response, self._max_bytes, self._aiohttp.ClientError)
+        try:
+            return AiohttpByteStream(response, self._max_bytes, self._aiohttp.ClientError)
+        except BaseException:
+            response.close()
+            raise
 
     async def _whole(self, response: Any) -> HttpReply:
         """Read a reply's whole body (bounded) and give its connection back."""
+        headers = lower_headers(response.headers.items())
         try:
-            body = await _read_all(response, self._max_bytes)
+            body = await _read_all(response, BodyDecoder(headers, self._max_bytes))
         finally:
             response.release()
-        return HttpReply(response.status, lower_headers(response.headers.items()), body)
+        return HttpReply(response.status, headers, body)
 
     async def _request(self, call: HttpCall) -> Any:
         """Send ``call``; once more on a fresh connection if a pooled one turned out dead
@@ -114,12 +139,13 @@ class AiohttpTransport:
         Servers such as llama.cpp close a connection after a streamed reply without saying
         so; aiohttp has pooled it by then. A request that could not be written was never
         received, so sending it again is safe even for POST (RFC 9112, 9.3.1)."""
-        session = await self._session_for_loop()
+        session = await self._session_for_loop()  # first: it imports aiohttp
+        headers = outgoing_headers(call.headers)
         body = call.body_bytes()
         for last_try in (False, True):
             try:
                 return await session.request(
-                    call.method, call.url, headers=call.headers, data=body, allow_redirects=False
+                    call.method, call.url, headers=headers, data=body, allow_redirects=False
                 )
             except self._aiohttp.ClientOSError as err:
                 if last_try or "Can not write request body" not in str(err):
@@ -141,48 +167,56 @@ async def _close_at_loop_end(session: Any) -> AsyncIterator[None]:
             await session.close()
 
 
+def _disown(session: Any, keeper: Any) -> None:
+    """In a forked child: make the parent's ``session`` inert without any I/O."""
+    connector = session.connector
+    if connector is not None:
+        connector._closed = True  # its __del__ would close the sockets through the loop
+    if keeper is not None:  # end the keeper here: left to the garbage collector, it would
+        with contextlib.suppress(StopIteration, RuntimeError):  # wake the parent's loop
+            keeper.aclose().send(None)
+
+
 class AiohttpByteStream:
     def __init__(self, response: Any, max_bytes: int, client_error: type[Exception]) -> None:
         self._response = response
         self.status: int = response.status
         self.headers: dict[str, str] = lower_headers(response.headers.items())
-        self._left = max_bytes
+        self._decoder = BodyDecoder(self.headers, max_bytes)
         self._client_error = client_error
+        self._ended = False
 
     async def read(self, timeout: float) -> bytes:
+        """The next decoded bytes (b"" only at the end), within ``timeout``."""
         try:
             async with _timeout(timeout):
-                data = await self._response.content.readany()
+                while not self._ended:
+                    raw = await self._response.content.readany()
+                    if not raw:
+                        self._ended = True
+                        return self._decoder.finish()
+                    data = self._decoder.feed(raw)
+                    if data:
+                        return data
+                return b""
         except _TIMEOUTS:
             raise ProviderTimeout(f"no data for {timeout:.1f}s") from None
         except self._client_error as err:
             reason = f"connection lost while reading: {_describe(err)}"
             raise ProviderConnectionError(reason) from None
-        self._left -= len(data)
-        if self._left < 0:
-            raise ResponseTooLarge("stream passed the response size limit")
-        return bytes(data)
 
     async def close(self) -> None:
         self._response.close()
 
 
-async def _read_all(response: Any, max_bytes: int) -> bytes:
-    length = response.content_length
-    if length is not None:
-        if length > max_bytes:
-            raise ResponseTooLarge(f"body of {length} bytes passes the {max_bytes}-byte limit")
-        return bytes(await response.read())  # the length is known and within the limit
+async def _read_all(response: Any, decoder: BodyDecoder) -> bytes:
     chunks: list[bytes] = []
-    size = 0
     while True:
-        data = await response.content.readany()
-        if not data:
+        raw = await response.content.readany()
+        if not raw:
+            chunks.append(decoder.finish())
             return b"".join(chunks)
-        size += len(data)
-        if size > max_bytes:
-            raise ResponseTooLarge(f"body passes the {max_bytes}-byte limit")
-        chunks.append(data)
+        chunks.append(decoder.feed(raw))
 
 
 def _describe(err: BaseException) -> str:

@@ -8,6 +8,12 @@ the adapter turns into an error), so a key header can never follow a redirect el
 
 ``timeout`` is a hard bound in seconds on the whole exchange — connecting, waiting for the
 headers and reading every byte of the body — even against a server that trickles bytes.
+
+Shared rules, written once: :mod:`.headers` checks the headers before anything is sent
+(an unsendable value is a ``ProviderConnectionError`` naming the header, never its value)
+and asks only for ``gzip, deflate``; :mod:`.decoding` bounds a reply's *decoded* size by
+``max_response_bytes`` whatever its encoding; :mod:`.fork` gives each forked child its own
+connection pool.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The sync transport: a pooled ``requests.Session``.
+"""The sync transport: a pooled ``requests.Session`` (a new one in each forked child).
 
 requests' read timeout is per socket read, so a server trickling one byte a second would
 pass any of them. Bodies are therefore read with ``stream=True`` in a loop that sets the
 socket's timeout to what is left of the attempt before every read: the attempt never runs
-past its deadline by more than one scheduler tick.
+past its deadline by more than one scheduler tick. The loop reads the raw bytes and
+decodes them with :class:`~.decoding.BodyDecoder`, which bounds the *decoded* size.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import ProviderConnectionError, ProviderTimeout, ResponseTooLarge
+from ..errors import ProviderConnectionError, ProviderTimeout
 from ..http import HttpCall, HttpReply, lower_headers
+from .decoding import BodyDecoder
+from .fork import renew_after_fork
+from .headers import outgoing_headers
 
 _READ_SIZE = 65536
 _MIN_WAIT = 0.001
@@ -29,16 +33,28 @@ class RequestsTransport:
         pool_maxsize: int = 64,
     ) -> None:
         import requests
-        from requests.adapters import HTTPAdapter
 
         self._requests = requests
         self._connect_timeout = connect_timeout
         self._max_bytes = max_response_bytes
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_maxsize, max_retries=0)
+        self._pool_maxsize = pool_maxsize
+        self._session = self._new_session()
+        renew_after_fork(self)
+
+    def _new_session(self) -> Any:
+        from requests.adapters import HTTPAdapter
+
+        session = self._requests.Session()
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=self._pool_maxsize, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        self._session = session
+        return session
+
+    def after_fork_in_child(self) -> None:
+        """A forked child gets a pool of its own. The inherited one is dropped, never used:
+        its sockets are the parent's connections (dropping only closes the child's copies
+        of their file descriptors)."""
+        self._session = self._new_session()
 
     def send(self, call: HttpCall, timeout: float) -> HttpReply:
         deadline = time.monotonic() + timeout
@@ -49,26 +65,32 @@ class RequestsTransport:
         response = self._request(call, timeout)
         if not 200 <= response.status_code < 300:
             return self._whole(response, deadline)
-        return RequestsByteStream(response, self._max_bytes)
+        try:
+            return RequestsByteStream(response, self._max_bytes)
+        except BaseException:
+            response.close()
+            raise
 
     def _whole(self, response: Any, deadline: float) -> HttpReply:
         """Read a reply's whole body by ``deadline`` (bounded in size) and close it."""
+        headers = lower_headers(response.headers.items())
         try:
-            body = _read_all(response, deadline, self._max_bytes)
+            body = _read_all(response, deadline, BodyDecoder(headers, self._max_bytes))
         finally:
             response.close()
-        return HttpReply(response.status_code, lower_headers(response.headers.items()), body)
+        return HttpReply(response.status_code, headers, body)
 
     def close(self) -> None:
         self._session.close()
 
     def _request(self, call: HttpCall, timeout: float) -> Any:
         exc = self._requests.exceptions
+        headers = outgoing_headers(call.headers)
         try:
             return self._session.request(
                 call.method,
                 call.url,
-                headers=call.headers,
+                headers=headers,
                 data=call.body_bytes(),
                 timeout=(min(self._connect_timeout, timeout), max(timeout, _MIN_WAIT)),
                 stream=True,
@@ -87,43 +109,44 @@ class RequestsByteStream:
         self._response = response
         self.status: int = response.status_code
         self.headers: dict[str, str] = lower_headers(response.headers.items())
-        self._left = max_bytes
+        self._decoder = BodyDecoder(self.headers, max_bytes)
+        self._ended = False
 
     def read(self, timeout: float) -> bytes:
-        data = _read_some(self._response, time.monotonic() + timeout)
-        self._left -= len(data)
-        if self._left < 0:
-            raise ResponseTooLarge("stream passed the response size limit")
-        return data
+        """The next decoded bytes (b"" only at the end), within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self._ended:
+            raw = _read_some(self._response, deadline)
+            if not raw:
+                self._ended = True
+                return self._decoder.finish()
+            data = self._decoder.feed(raw)
+            if data:
+                return data
+        return b""
 
     def close(self) -> None:
         self._response.close()
 
 
-def _read_all(response: Any, deadline: float, max_bytes: int) -> bytes:
-    length = response.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_bytes:
-        raise ResponseTooLarge(f"body of {length} bytes passes the {max_bytes}-byte limit")
+def _read_all(response: Any, deadline: float, decoder: BodyDecoder) -> bytes:
     chunks: list[bytes] = []
-    size = 0
     while True:
-        data = _read_some(response, deadline)
-        if not data:
+        raw = _read_some(response, deadline)
+        if not raw:
+            chunks.append(decoder.finish())
             return b"".join(chunks)
-        size += len(data)
-        if size > max_bytes:
-            raise ResponseTooLarge(f"body passes the {max_bytes}-byte limit")
-        chunks.append(data)
+        chunks.append(decoder.feed(raw))
 
 
 def _read_some(response: Any, deadline: float) -> bytes:
-    """One read of at most 64 KiB, waiting no later than ``deadline`` (monotonic)."""
+    """One raw (still encoded) read of at most 64 KiB, waiting no later than ``deadline``."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise ProviderTimeout("the body did not arrive in time")
     _set_socket_timeout(response, left)
     try:
-        return bytes(response.raw.read1(_READ_SIZE, decode_content=True))
+        return bytes(response.raw.read1(_READ_SIZE, decode_content=False))
     except TimeoutError:
         raise ProviderTimeout("the body did not arrive in time") from None
     except Exception as err:  # urllib3 wraps socket errors in its own classes

@@ -79,6 +79,9 @@ CACHE_ENV = "SARVANOM_LLAMA_CACHE"
 JOBS_ENV = "SARVANOM_LLAMA_JOBS"
 KEEP_TREE_ENV = "SARVANOM_LLAMA_KEEP_BUILD_TREE"
 EXTRA_ARGS_ENV = "SARVANOM_LLAMA_SERVER_ARGS"
+#: ``LlamaServer(extra_args=EMBEDDING_ARGS)``: also serve ``/v1/embeddings`` (mean-pooled,
+#: one vector per input); chat keeps working on the same server.
+EMBEDDING_ARGS = ("--embeddings", "--pooling", "mean")
 
 BINARY_NAME = "llama-server"
 BUILD_INFO = "build-info.json"

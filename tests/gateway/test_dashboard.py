@@ -120,7 +120,7 @@ async def test_stub_and_stale_fallbacks_and_cache_hits_are_counted_issue17_item2
             clock=clock,
         )
         client = await open_gateway(sdk, token=TOKEN)
-        ask = {"json": {"prompt": "same question"}, "headers": AUTH}
+        ask = {"json": {"prompt": "same question", "temperature": 0}, "headers": AUTH}
         assert (await (await client.post("/api/query", **ask)).json())["cached"] is False
         assert (await (await client.post("/api/query", **ask)).json())["cached"] is True
         clock.advance(61)  # the cached answer expired; Ollama now fails: the stale one

@@ -93,7 +93,7 @@ def _chain(emu: ProviderEmulator) -> AsyncSarvanClient:
 def _query(gateway: ThreadedGateway, prompt: str) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{gateway.url}/api/query",
-        data=json.dumps({"prompt": prompt}).encode(),
+        data=json.dumps({"prompt": prompt, "temperature": 0}).encode(),
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as reply:  # loopback only

@@ -66,6 +66,11 @@ from ._threaded import LoopThread
 from .faults import Endpoint, Fault, FaultPlan, FaultRule
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""The largest request body the emulator reads (aiohttp answers 413 past it)."""
+MAX_RECORDS = 1_000
+"""How many recent requests are recorded by default."""
+MAX_RECORD_BODY = 8 * 1024
+"""How many bytes of each recorded request's body are kept by default."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -82,7 +87,14 @@ class ProviderEmulator:
     :param api_keys: provider -> the only key it accepts.
     :param max_records: how many recent requests :meth:`requests` keeps (``None``: all);
         counts are exact regardless.
+    :param max_record_body: how many bytes of each recorded body are kept (``None``: all).
+        A longer body is recorded cut (``RecordedRequest.truncated``) and without ``json``.
+    :param max_request_bytes: the largest request body read at all (413 past it).
     :param shutdown_timeout: seconds ``stop`` gives in-flight handlers before cancelling.
+
+    Memory is bounded by default (security review F20): at most ``max_records`` requests of
+    at most ``max_record_body`` body bytes each are kept, whatever the traffic. Tests that
+    inspect big bodies raise ``max_record_body``; ``None`` for both keeps everything.
     """
 
     def __init__(
@@ -94,7 +106,9 @@ class ProviderEmulator:
         latency: float = 0.0,
         stream_chunks: int = 4,
         api_keys: Mapping[str, str] | None = None,
-        max_records: int | None = 10_000,
+        max_records: int | None = MAX_RECORDS,
+        max_record_body: int | None = MAX_RECORD_BODY,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
         shutdown_timeout: float = 1.0,
     ) -> None:
         if not 0 <= port <= 65535:
@@ -103,8 +117,11 @@ class ProviderEmulator:
             raise ValueError("latency and shutdown_timeout must not be negative")
         if stream_chunks < 1:
             raise ValueError("stream_chunks must be at least 1")
-        if max_records is not None and max_records < 0:
-            raise ValueError("max_records must not be negative")
+        for name, limit in (("max_records", max_records), ("max_record_body", max_record_body)):
+            if limit is not None and limit < 0:
+                raise ValueError(f"{name} must not be negative")
+        if max_request_bytes < 1:
+            raise ValueError("max_request_bytes must be at least 1")
         self.host = host
         self._requested_port = port
         self._latency = float(latency)
@@ -114,6 +131,8 @@ class ProviderEmulator:
         self._protocols = build_protocols()
         self._plan = FaultPlan()
         self._log = RequestLog(max_records)
+        self._max_record_body = max_record_body
+        self._max_request_bytes = max_request_bytes
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -214,8 +233,17 @@ class ProviderEmulator:
 
     @property
     def root(self) -> str:
-        """``http://host:port`` of the running emulator."""
+        """``http://host:port`` of the running emulator, as a client reaches it (a wildcard
+        bind is reached over loopback; see :attr:`bound` for what is really listening)."""
         return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def bound(self) -> list[str]:
+        """``http://address:port`` of every socket really listening (``0.0.0.0`` or ``[::]``
+        for a wildcard bind: every interface)."""
+        if self._runner is None:
+            raise RuntimeError("the emulator is not running; start it first")
+        return [_address_url(address) for address in self._runner.addresses]
 
     def url_for(self, provider: str) -> str:
         """The base URL to give a client (or the SDK's env var) for ``provider``."""
@@ -285,7 +313,7 @@ class ProviderEmulator:
         return self._protocols[canonical(provider)]
 
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(client_max_size=self._max_request_bytes)
         for protocol in self._protocols.values():
             for route in protocol.routes():
                 path = protocol.base_path + route.path
@@ -304,6 +332,7 @@ class ProviderEmulator:
         """Record, pick a fault, answer. Per request: no sleeps unless configured."""
         body = await request.read()
         parsed, parsed_ok = _parse(body)
+        kept = body if self._max_record_body is None else body[: self._max_record_body]
         name = protocol.name
         number, own_number = self._log.number(name, route.endpoint)
         fault = self._plan.pick(name, route.endpoint, number, own_number)
@@ -316,10 +345,11 @@ class ProviderEmulator:
                 request.path,
                 request.query,
                 request.headers,
-                body,
-                parsed,
+                kept,
+                parsed if len(kept) == len(body) else None,
                 fault,
                 time.monotonic(),
+                len(body),
             )
         )
         settings = self._settings
@@ -358,6 +388,12 @@ def _parse(body: bytes) -> tuple[Any, bool]:
         return json.loads(body), True
     except ValueError:
         return None, False
+
+
+def _address_url(address: Any) -> str:
+    """``http://host:port`` of one listening socket address (IPv4 or IPv6 tuple)."""
+    host, port = str(address[0]), int(address[1])
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _url_host(host: str) -> str:

@@ -91,6 +91,8 @@ class ProviderEmulator:
         A longer body is recorded cut (``RecordedRequest.truncated``) and without ``json``.
     :param max_request_bytes: the largest request body read at all (413 past it).
     :param shutdown_timeout: seconds ``stop`` gives in-flight handlers before cancelling.
+    :param clock: seconds, for ``inject(during=...)`` and :meth:`flap` schedules
+        (``time.monotonic`` by default; pass a fake clock's ``monotonic`` to drive them).
 
     Memory is bounded by default (security review F20): at most ``max_records`` requests of
     at most ``max_record_body`` body bytes each are kept, whatever the traffic. Tests that
@@ -110,6 +112,7 @@ class ProviderEmulator:
         max_record_body: int | None = MAX_RECORD_BODY,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         shutdown_timeout: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535, got {port}")
@@ -131,6 +134,7 @@ class ProviderEmulator:
         self._protocols = build_protocols()
         self._plan = FaultPlan()
         self._log = RequestLog(max_records)
+        self._clock = clock
         self._max_record_body = max_record_body
         self._max_request_bytes = max_request_bytes
         self._lock = threading.Lock()
@@ -292,16 +296,44 @@ class ProviderEmulator:
         probability: float | None = None,
         seed: int | None = None,
         endpoint: Endpoint = "any",
+        during: tuple[float, float] | None = None,
     ) -> FaultRule:
         """Make ``fault`` happen on ``provider``'s requests; see :class:`FaultRule` for how
-        ``times``, ``on_requests`` (1-based), ``probability``/``seed`` and ``endpoint``
-        combine. With none of them, every request faults until :meth:`clear`. Rules are
-        tried in injection order; the first that fires wins."""
+        ``times``, ``on_requests`` (1-based), ``probability``/``seed``, ``endpoint`` and
+        ``during`` (seconds after now, on the emulator's clock) combine. With none of them,
+        every request faults until :meth:`clear`. Rules are tried in injection order; the
+        first that fires wins. A fault the provider has no real shape for (see
+        :mod:`sarvanom_sdk.testing.faults`) raises ``ValueError`` saying why."""
+        name = canonical(provider)
+        why = self._protocols[name].unsupported.get(fault.kind)
+        if why is not None:
+            raise ValueError(f"Fault.{fault.kind} does not exist on {name}: {why}")
         rule = FaultRule(
-            canonical(provider), fault, endpoint, times, on_requests, probability, seed
+            name, fault, endpoint, times, on_requests, probability, seed, during, self._clock
         )
         self._plan.add(rule)
         return rule
+
+    def flap(
+        self,
+        provider: str,
+        *,
+        seconds: float | None = None,
+        requests: int | None = None,
+        fault: Fault | None = None,
+    ) -> FaultRule:
+        """Take ``provider`` down now, health endpoints included, then let it recover:
+        for ``seconds`` on the emulator's clock, or for its next ``requests`` requests
+        (generation and probes alike). Down means ``fault`` (default: the provider's 503).
+        Give exactly one of ``seconds`` and ``requests``."""
+        if (seconds is None) == (requests is None):
+            raise ValueError("give exactly one of seconds or requests")
+        down = fault or Fault.http(503)
+        if seconds is not None:
+            if seconds <= 0:
+                raise ValueError("seconds must be positive")
+            return self.inject(provider, down, during=(0.0, seconds))
+        return self.inject(provider, down, times=requests)
 
     def clear(self, provider: str | None = None) -> None:
         """Remove injected faults: all, or only ``provider``'s."""
@@ -335,7 +367,8 @@ class ProviderEmulator:
         kept = body if self._max_record_body is None else body[: self._max_record_body]
         name = protocol.name
         number, own_number = self._log.number(name, route.endpoint)
-        fault = self._plan.pick(name, route.endpoint, number, own_number)
+        prefill = _ends_with_assistant(parsed)
+        fault = self._plan.pick(name, route.endpoint, number, own_number, prefill)
         self._log.add(
             RecordedRequest(
                 name,
@@ -355,6 +388,9 @@ class ProviderEmulator:
         settings = self._settings
         if fault is not None and fault.kind == "oversized":
             settings = settings.oversized(fault.size)
+        if _refused_in_answer(fault, protocol):
+            assert fault is not None
+            settings = settings.refusing(fault.stage)
         reply = protocol.check(request.headers, self._keys.get(name))
         if reply is None:
             incoming = Incoming(parsed, parsed_ok, request.match_info, request.headers)
@@ -388,6 +424,23 @@ def _parse(body: bytes) -> tuple[Any, bool]:
         return json.loads(body), True
     except ValueError:
         return None, False
+
+
+def _refused_in_answer(fault: Fault | None, protocol: Protocol) -> bool:
+    """Whether a content filter shows in the answer itself (``finish_reason:
+    "content_filter"``, ``stop_reason: "refusal"``) rather than as an HTTP error."""
+    if fault is None or fault.kind != "content_filter":
+        return False
+    return fault.stage == "output" or protocol.content_filter_error() is None
+
+
+def _ends_with_assistant(body: Any) -> bool:
+    """Whether a chat request's last message is the assistant's (a prefill)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return False
+    last = messages[-1]
+    return isinstance(last, dict) and last.get("role") == "assistant"
 
 
 def _address_url(address: Any) -> str:

@@ -44,7 +44,7 @@ from reliability.helpers import (
 )
 from sarvanom_sdk import HealthStatus, StreamInterrupted
 from sarvanom_sdk.testing import Fault, ProviderEmulator
-from sarvanom_sdk.testing.faults import FaultKind
+from sarvanom_sdk.testing.faults import GENERATE_ONLY, FaultKind
 
 HTTP_STATUSES = (500, 502, 503, 529, 401, 403)
 
@@ -75,7 +75,7 @@ FAULTS: tuple[FaultSpec, ...] = (
     FaultSpec(
         "no_terminator",
         Fault.no_terminator(),
-        r"(?i)terminator",
+        r"(?i)terminator|finish",
         streamed_only=True,
         cuts_stream=True,
     ),
@@ -222,8 +222,14 @@ def _check_interrupted(result: Streamed, spec: FaultSpec, faulty: str) -> str:
 
 
 def test_the_matrix_covers_every_fault_wire_and_operation() -> None:
-    """Guards the generator: every fault kind the emulator has, on every provider."""
-    assert {spec.fault.kind for spec in (*FAULTS, RATE_LIMITED)} == set(get_args(FaultKind))
+    """Guards the generator: every fault kind the emulator has, on every provider, but
+    issue 13's: what the SDK does with those is not "fall over" (a complete stream without
+    its terminator is an answer, a content filter is raised to the caller...), and they
+    exist only on the providers that really show them; tests/emulator/test_issue13_faults.py
+    pins their shapes and the SDK's own tests their handling."""
+    covered = {spec.fault.kind for spec in (*FAULTS, RATE_LIMITED)}
+    assert covered | GENERATE_ONLY == set(get_args(FaultKind))
+    assert not covered & GENERATE_ONLY
     streamed_only = sum(1 for s in FAULTS if s.streamed_only)
     non_streaming = sum(1 for w in WIRES.values() if not w.streams)
     expected = len(FAULTS) * len(WIRES) * len(OPS) - streamed_only * (len(WIRES) + non_streaming)

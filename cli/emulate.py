@@ -117,7 +117,14 @@ def banner(bound: list[str], urls: dict[str, str]) -> list[str]:
               help="TCP port (0: any free port).")
 @click.option("--latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait before every answer.")
-def emulate(host: str, allow_remote: bool, port: int, latency: float) -> None:
+@click.option("--fault", "faults", multiple=True, metavar="PROVIDER=KIND[:ARG]...",
+              callback=lambda _ctx, param, value: _parse_faults(param, value),
+              help="Inject a fault (repeatable), e.g. ollama=hang, huggingface=http:503:2, "
+                   "openai=http:429:times=3. Kinds and arguments: the Fault constructors "
+                   "of sarvanom_sdk.testing.")
+def emulate(
+    host: str, allow_remote: bool, port: int, latency: float, faults: tuple[Any, ...]
+) -> None:
     """Serve every provider's wire protocol on loopback (OpenAI, Anthropic, Ollama,
     Hugging Face, the remote GPU box) until Ctrl-C, and print the environment lines that
     point the SDK at it.
@@ -127,12 +134,14 @@ def emulate(host: str, allow_remote: bool, port: int, latency: float) -> None:
       sarvanom emulate --port 8765 --latency 0.05
       # in another shell, paste the printed export lines, then:
       sarvanom complete "hello"
+      # watch the chain fall over:
+      sarvanom emulate --fault ollama=hang --fault huggingface=http:503:2
     """
     import asyncio
 
     check_bind(host, allow_remote)
     try:
-        asyncio.run(_serve(host, port, latency))
+        asyncio.run(_serve(host, port, latency, faults))
     except KeyboardInterrupt:
         pass
     except OSError as error:  # the port is taken, the host cannot be bound
@@ -141,7 +150,20 @@ def emulate(host: str, allow_remote: bool, port: int, latency: float) -> None:
     click.echo("emulator stopped", err=True)
 
 
-async def _serve(host: str, port: int, latency: float) -> None:
+def _parse_faults(param: Any, values: tuple[str, ...]) -> tuple[Any, ...]:
+    """The ``--fault`` values as fault specs, or a usage error naming the flag."""
+    from sarvanom_sdk.testing.fault_spec import parse_fault
+
+    specs = []
+    for value in values:
+        try:
+            specs.append(parse_fault(value))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param=param) from None
+    return tuple(specs)
+
+
+async def _serve(host: str, port: int, latency: float, faults: tuple[Any, ...] = ()) -> None:
     """Run the emulator on this thread's event loop until SIGINT or SIGTERM."""
     import asyncio
 
@@ -151,6 +173,9 @@ async def _serve(host: str, port: int, latency: float) -> None:
     loop = asyncio.get_running_loop()
     _on_signals(loop, stop.set)
     async with ProviderEmulator(host, port, latency=latency) as emu:
+        for spec in faults:
+            emu.inject(spec.provider, spec.fault, **spec.schedule)
+            click.echo(f"fault: {spec.text}", err=True)
         urls = {name: emu.url_for(name) for name in PROVIDERS}
         for line in banner(emu.bound, urls):
             click.echo(line)

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from .demo import demo
 from .emulate import emulate
 from .serve import serve
 
@@ -277,6 +278,7 @@ def main() -> None:
 
 # Commands in their own modules; each imports its heavy parts (aiohttp...) when it runs.
 cli.add_command(emulate)
+cli.add_command(demo)
 cli.add_command(serve)
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ socket (:func:`write`, the only code here that touches aiohttp)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -222,14 +223,13 @@ async def _stall(
     keepalive = _KEEPALIVE_SSE if _is_sse(reply) else _KEEPALIVE_NDJSON
     response = await _start(request, reply)
     await response.write(b"".join(reply.chunks[:at]))
-    left = fault.seconds
-    while left > 0:
-        pause = min(fault.interval, left)
+    pauses = math.ceil(fault.seconds / fault.interval - 1e-9)  # a keep-alive between two
+    for index in range(pauses):
+        pause = min(fault.interval, fault.seconds - index * fault.interval)
         if not await wait(pause):
             _drop(request, flush=True)
             return response
-        left -= pause
-        if left > 0:
+        if index < pauses - 1:
             await response.write(keepalive)
     await response.write(b"".join(reply.chunks[at:]) + reply.terminator)
     await response.write_eof()

@@ -57,9 +57,7 @@ def paid_env(urls: dict[str, str]) -> dict[str, str]:
 def check_bind(host: str, allow_remote: bool) -> None:
     """Refuse (``click.ClickException``, exit status 1) a non-loopback ``--host`` unless
     ``--allow-remote``: the emulator accepts any key, so anyone reaching it can use it."""
-    from .serve import is_loopback
-
-    if allow_remote or is_loopback(host):
+    if allow_remote or _is_loopback(host):
         return
     raise click.ClickException(
         f"refusing to listen on {host!r}: --host is not a loopback address, and the "
@@ -67,11 +65,16 @@ def check_bind(host: str, allow_remote: bool) -> None:
     )
 
 
+def _is_loopback(host: str) -> bool:
+    """The SDK's loopback rule (``localhost``, 127.0.0.0/8, ``::1``), imported on use."""
+    from sarvanom_sdk.settings import is_loopback_host
+
+    return is_loopback_host(host.strip())
+
+
 def bind_warnings(bound: list[str]) -> list[str]:
     """Warnings for listening sockets (``http://address:port``) reachable from elsewhere."""
     from urllib.parse import urlsplit
-
-    from .serve import is_loopback
 
     notes = []
     for url in bound:
@@ -81,7 +84,7 @@ def bind_warnings(bound: list[str]) -> list[str]:
                 f"warning: listening on every interface ({url}): anyone who can reach this "
                 "machine can use the emulator, with any API key"
             )
-        elif not is_loopback(host):
+        elif not _is_loopback(host):
             notes.append(
                 f"warning: listening on {url}, reachable from the network: anyone who can "
                 "reach it can use the emulator, with any API key"

@@ -1,9 +1,10 @@
 """The fault matrix: every fault the emulator injects x every wire provider x both clients
 x ``complete()`` and ``stream()``, generated from the tables below.
 
-Each case puts the faulty provider first and a healthy emulated provider second, then
-sends three requests at once (a hung provider costs one attempt timeout for all three, not
-three), and checks what the SDK promises:
+Each case puts the faulty provider first and a healthy emulated provider second (for a
+fault that never answers, the local stub: see below), then sends three requests at once (a
+hung provider costs one attempt timeout for all three, not three), and checks what the SDK
+promises:
 
 * every request ends with the second provider's answer, within the total deadline plus a
   small margin, its trail showing the faulty provider failed (with a reason that names the
@@ -17,10 +18,14 @@ three), and checks what the SDK promises:
 * a 429 with Retry-After holds its provider out from the first one, without a call.
 
 Timing holds on a busy machine (issue 12): a fault that fails at once never waits for a
-timer, so its case runs with patient timeouts that a loaded machine cannot reach; a fault
-that never answers costs one attempt timeout (:data:`SLOW_TIMEOUT`), and the case proves
-that this timer, not the total deadline, ended the faulty attempt. Nothing here depends on
-how fast an idle machine is.
+timer, so its case runs with patient timeouts that a loaded machine cannot reach. A fault
+that never answers (hang, delay, trickle) costs one attempt timeout (:data:`SLOW_TIMEOUT`),
+and the case proves that this timer ended the faulty attempt (not before it, and long
+before the total deadline) and that the three hung calls overlapped. Its backup is the
+local stub, which does no I/O: beside two CPU hogs the test process was once frozen for
+3.3 s, so any network answer bounded by a short attempt timeout can miss it; falling over
+to a network provider is what the fast cases prove, for every fault. Nothing here depends
+on how fast an idle machine is.
 
 Faults that only change a streamed reply (``no_terminator``) are generated only for
 streamed requests to protocols that stream; the seed's remote GPU and Hugging Face's task
@@ -102,20 +107,16 @@ MATRIX = {
 }
 #: For faults that fail at once: no timer is meant to fire, so none can on a loaded box.
 PATIENT = {"attempt_timeout": 20.0, "first_token_timeout": 20.0, "total_timeout": 30.0}
-#: What a hung provider costs each slow case. It also bounds the healthy provider's
-#: answer: measured beside two CPU hogs (load average 7 on two cores), the healthy answer
-#: took at most 113 ms and a fast fault at most 0.39 s (0.65 s once, at load 6.5, which
-#: broke the old 0.3 s timeout); 2 s is three times the worst seen. The 84 slow cases
-#: cost about three minutes.
-SLOW_TIMEOUT = 2.0
+#: What a hung provider costs each slow case (84 cases: about two minutes). Only lower
+#: bounds and the total deadline below are checked against it, so a loaded machine can
+#: make it late, never wrong.
+SLOW_TIMEOUT = 1.5
 SLOW = {
     "attempt_timeout": SLOW_TIMEOUT,
     "first_token_timeout": SLOW_TIMEOUT,
-    "total_timeout": SLOW_TIMEOUT + 10.0,
+    "total_timeout": SLOW_TIMEOUT + 30.0,
 }
-#: How late past its timer an attempt may end on a loaded machine (and still prove that
-#: the attempt timer, not the total deadline, ended it).
-LATE = 2.0
+STUB = "local_stub"
 
 
 def timeouts(spec: FaultSpec) -> dict[str, float]:
@@ -161,19 +162,17 @@ def test_a_faulty_provider_is_survived_counted_and_then_skipped(
 ) -> None:
     fresh(emu)
     backup = WIRES[backup_for(wire.name)]
-    faulty, healthy = wire.provider.value, backup.provider.value
+    names = (wire.name,) if spec.slow else (wire.name, backup.name)  # slow: then the stub
+    faulty, healthy = wire.provider.value, STUB if spec.slow else backup.provider.value
     emu.inject(wire.name, spec.fault)
-    settings = chain(emu, wire.name, backup.name, **MATRIX, **timeouts(spec))
+    settings = chain(emu, *names, **MATRIX, **timeouts(spec))
     deadline = settings["total_timeout"] + MARGIN
     with open_driver(kind, **settings) as driver:
         with stopwatch() as took:
             results = _send(driver, op, AT_ONCE)
         assert took[0] < deadline, f"{AT_ONCE} requests at once took {took[0]:.2f}s"
-        if spec.slow:  # each hung attempt ended by its own timer, well before the total
-            for result in results:
-                waited = _failed_attempt(result).latency_ms / 1000
-                assert SLOW_TIMEOUT * 0.95 <= waited < SLOW_TIMEOUT + LATE, waited
-            assert took[0] < SLOW_TIMEOUT * AT_ONCE, "the hung calls did not overlap"
+        if spec.slow:
+            _check_ended_by_the_attempt_timer(emu, wire, results, settings["total_timeout"])
 
         reasons = []
         for result in results:
@@ -221,6 +220,20 @@ def test_a_429_with_retry_after_holds_its_provider_out_from_the_first_one(
         assert (health.error_count, health.last_error) == (1, reason)
 
 
+def _check_ended_by_the_attempt_timer(
+    emu: ProviderEmulator, wire: Wire, results: list[Streamed], total: float
+) -> None:
+    """Each hung attempt ended by its own timer: not before it, and long before the total
+    deadline (a late timer on a loaded machine is still that timer); and the three calls
+    overlapped: all reached the provider before the first timer could fire."""
+    for result in results:
+        waited = _failed_attempt(result).latency_ms / 1000
+        assert SLOW_TIMEOUT * 0.95 <= waited < total / 2, waited
+    arrivals = [r.received_at for r in emu.requests(wire.name) if r.endpoint == "generate"]
+    assert len(arrivals) == AT_ONCE
+    assert max(arrivals) - min(arrivals) < SLOW_TIMEOUT, "the hung calls did not overlap"
+
+
 def _failed_attempt(result: Streamed) -> Any:
     """The faulty provider's attempt, from the response or the error that ended the call."""
     attempts = result.response.attempts if result.response is not None else result.error.attempts
@@ -231,7 +244,7 @@ def _check_fell_over(result: Streamed, spec: FaultSpec, faulty: str, healthy: st
     """The request ended with the healthy provider's answer; returns the failure reason."""
     assert result.error is None, f"the request failed: {result.error!r}"
     response = result.response
-    assert response is not None and response.success
+    assert response is not None and response.success is (healthy != STUB)
     assert response.provider.value == healthy
     assert trail(response) == [(faulty, "failed"), (healthy, "ok")]
     failed = response.attempts[0]

@@ -468,9 +468,11 @@ def test_trickle_sends_the_body_at_the_given_rate(emu: ProviderEmulator) -> None
     body = response.raw.read()
     elapsed = time.monotonic() - started
     assert json.loads(body) == {"content": "Emulated remote_gpu answer to: x"}
-    pacing = len(body) / 200  # 46 bytes: ~0.23 s, all of it after the headers arrived
-    assert elapsed - headers_after >= pacing * 0.8
-    assert elapsed < pacing + SLACK
+    pacing = len(body) / 200  # 46 bytes: ~0.23 s
+    # lower bounds only (a frozen reader may take headers and body in one go): the body
+    # cannot arrive faster than its pacing, and the headers came first
+    assert pacing * 0.9 <= elapsed < pacing + SLACK
+    assert headers_after <= elapsed
 
 
 def test_trickle_interval_paces_each_stream_event(emu: ProviderEmulator) -> None:

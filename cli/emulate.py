@@ -5,9 +5,15 @@ at it. The paid providers' lines are printed commented out: pasting them would e
 paid use in that shell, which is harmless against the emulator but easy to forget.
 
 Output contract (other tools, e.g. ``sarvanom-bench --emulator``, read it): the first
-line is ``listening on http://HOST:PORT``; then one line per provider,
-``  <name>  <base URL>``; then the ``export`` lines. aiohttp is imported only when the
-command runs, never by ``sarvanom --help``.
+line is ``listening on http://HOST:PORT`` with the address really bound (``0.0.0.0`` for
+every interface; one such line per listening socket); then one line per provider,
+``  <name>  <base URL>``; then the ``export`` lines. Warnings go to stderr. aiohttp is
+imported only when the command runs, never by ``sarvanom --help``.
+
+The emulator accepts any API key, so it listens on loopback only unless ``--allow-remote``
+says otherwise (security review F20); then it warns that it is reachable from the network,
+and says so plainly when that is every interface (ux review D21). Its memory is bounded:
+the emulator's defaults keep the last 1,000 requests with 8 KiB of each body.
 """
 
 from __future__ import annotations
@@ -48,10 +54,49 @@ def paid_env(urls: dict[str, str]) -> dict[str, str]:
     }
 
 
-def banner(root: str, urls: dict[str, str]) -> list[str]:
-    """The lines printed once the emulator listens (see the module docstring); ``urls``
-    maps each emulated provider to its base URL, in the order to print."""
-    lines = [f"listening on {root}", ""]
+def check_bind(host: str, allow_remote: bool) -> None:
+    """Refuse (``click.ClickException``, exit status 1) a non-loopback ``--host`` unless
+    ``--allow-remote``: the emulator accepts any key, so anyone reaching it can use it."""
+    if allow_remote or _is_loopback(host):
+        return
+    raise click.ClickException(
+        f"refusing to listen on {host!r}: --host is not a loopback address, and the "
+        "emulator accepts any API key; pass --allow-remote to serve it to the network anyway"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    """The SDK's loopback rule (``localhost``, 127.0.0.0/8, ``::1``), imported on use."""
+    from sarvanom_sdk.settings import is_loopback_host
+
+    return is_loopback_host(host.strip())
+
+
+def bind_warnings(bound: list[str]) -> list[str]:
+    """Warnings for listening sockets (``http://address:port``) reachable from elsewhere."""
+    from urllib.parse import urlsplit
+
+    notes = []
+    for url in bound:
+        host = urlsplit(url).hostname or ""
+        if host in ("0.0.0.0", "::"):
+            notes.append(
+                f"warning: listening on every interface ({url}): anyone who can reach this "
+                "machine can use the emulator, with any API key"
+            )
+        elif not _is_loopback(host):
+            notes.append(
+                f"warning: listening on {url}, reachable from the network: anyone who can "
+                "reach it can use the emulator, with any API key"
+            )
+    return notes
+
+
+def banner(bound: list[str], urls: dict[str, str]) -> list[str]:
+    """The lines printed once the emulator listens (see the module docstring): ``bound``
+    are the sockets really listening, ``urls`` maps each emulated provider to its base URL,
+    in the order to print."""
+    lines = [f"listening on {url}" for url in bound] + [""]
     lines += [f"  {name:<18} {url}" for name, url in urls.items()]
     lines += ["", "# Point the SDK's free providers at the emulator:"]
     lines += [f"export {key}={value}" for key, value in free_env(urls).items()]
@@ -67,12 +112,22 @@ def banner(root: str, urls: dict[str, str]) -> list[str]:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (loopback unless --allow-remote).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a --host that is not loopback (the emulator accepts any key).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="TCP port (0: any free port).")
 @click.option("--latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds to wait before every answer.")
-def emulate(host: str, port: int, latency: float) -> None:
+@click.option("--fault", "faults", multiple=True, metavar="PROVIDER=KIND[:ARG]...",
+              callback=lambda _ctx, param, value: _parse_faults(param, value),
+              help="Inject a fault (repeatable), e.g. ollama=hang, huggingface=http:503:2, "
+                   "openai=http:429:times=3. Kinds and arguments: the Fault constructors "
+                   "of sarvanom_sdk.testing.")
+def emulate(
+    host: str, allow_remote: bool, port: int, latency: float, faults: tuple[Any, ...]
+) -> None:
     """Serve every provider's wire protocol on loopback (OpenAI, Anthropic, Ollama,
     Hugging Face, the remote GPU box) until Ctrl-C, and print the environment lines that
     point the SDK at it.
@@ -82,11 +137,14 @@ def emulate(host: str, port: int, latency: float) -> None:
       sarvanom emulate --port 8765 --latency 0.05
       # in another shell, paste the printed export lines, then:
       sarvanom complete "hello"
+      # watch the chain fall over:
+      sarvanom emulate --fault ollama=hang --fault huggingface=http:503:2
     """
     import asyncio
 
+    check_bind(host, allow_remote)
     try:
-        asyncio.run(_serve(host, port, latency))
+        asyncio.run(_serve(host, port, latency, faults))
     except KeyboardInterrupt:
         pass
     except OSError as error:  # the port is taken, the host cannot be bound
@@ -95,7 +153,20 @@ def emulate(host: str, port: int, latency: float) -> None:
     click.echo("emulator stopped", err=True)
 
 
-async def _serve(host: str, port: int, latency: float) -> None:
+def _parse_faults(param: Any, values: tuple[str, ...]) -> tuple[Any, ...]:
+    """The ``--fault`` values as fault specs, or a usage error naming the flag."""
+    from sarvanom_sdk.testing.fault_spec import parse_fault
+
+    specs = []
+    for value in values:
+        try:
+            specs.append(parse_fault(value))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param=param) from None
+    return tuple(specs)
+
+
+async def _serve(host: str, port: int, latency: float, faults: tuple[Any, ...] = ()) -> None:
     """Run the emulator on this thread's event loop until SIGINT or SIGTERM."""
     import asyncio
 
@@ -105,9 +176,14 @@ async def _serve(host: str, port: int, latency: float) -> None:
     loop = asyncio.get_running_loop()
     _on_signals(loop, stop.set)
     async with ProviderEmulator(host, port, latency=latency) as emu:
+        for spec in faults:
+            emu.inject(spec.provider, spec.fault, **spec.schedule)
+            click.echo(f"fault: {spec.text}", err=True)
         urls = {name: emu.url_for(name) for name in PROVIDERS}
-        for line in banner(emu.root, urls):
+        for line in banner(emu.bound, urls):
             click.echo(line)
+        for line in bind_warnings(emu.bound):
+            click.secho(line, fg="yellow", err=True)
         await stop.wait()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .chat import chat
+from .demo import demo
 from .emulate import emulate
 from .gpu_box import gpu_box
 from .serve import serve
@@ -466,6 +467,7 @@ def main() -> None:
 # Commands in their own modules; each imports its heavy parts (aiohttp...) when it runs.
 cli.add_command(chat)
 cli.add_command(emulate)
+cli.add_command(demo)
 cli.add_command(serve)
 cli.add_command(gpu_box)
 

@@ -3,8 +3,11 @@
 ``ProviderEmulator`` is a loopback HTTP server that speaks the wire protocols of every
 provider the SDK routes to (Ollama, the seed's remote GPU box, Hugging Face, OpenAI,
 Anthropic), so apps and the SDK itself can be tested, and benchmarked, without a network
-or an API key. See ``sarvanom_sdk.testing.emulator`` for a worked example and
-``sarvanom_sdk.testing.pytest_plugin`` for the ``provider_emulator`` fixture.
+or an API key. See ``sarvanom_sdk.testing.emulator`` for a worked example,
+``sarvanom_sdk.testing.faults`` for every fault (names, parameters, and on which providers
+each exists), ``sarvanom_sdk.testing.fault_spec`` for faults written as text (``sarvanom
+emulate --fault``), and ``sarvanom_sdk.testing.pytest_plugin`` for the
+``provider_emulator`` fixture.
 
 Importing this package is cheap: aiohttp is imported when ``ProviderEmulator`` is first
 used.

@@ -36,6 +36,12 @@ class AnswerSettings:
     reply_text: ReplyText = None
     stream_chunks: int = 4
     honor_max_tokens: bool = True
+    refusal: str | None = None
+    """A content filter's refusal: ``"prompt"`` keeps no text, ``"output"`` half of it."""
+
+    def refusing(self, stage: str) -> AnswerSettings:
+        """Settings whose answers are refused by a content filter at ``stage``."""
+        return AnswerSettings(self.reply_text, self.stream_chunks, self.honor_max_tokens, stage)
 
     def oversized(self, n_bytes: int) -> AnswerSettings:
         """Settings whose answers are at least ``n_bytes`` long and stream in ~4 KiB pieces."""
@@ -53,6 +59,7 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     truncated: bool
+    refused: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -82,12 +89,18 @@ def compose(
         words[-1] = words[-1].rstrip()
         text = "".join(words)
         truncated = True
+    refused = settings.refusal is not None
+    if refused:
+        words = words[: len(words) // 2] if settings.refusal == "output" else []
+        text = "".join(words)
+        truncated = False
     return Answer(
         text=text,
         pieces=_split(words, settings.stream_chunks),
         prompt_tokens=count_tokens(input_text),
         completion_tokens=len(words),
         truncated=truncated,
+        refused=refused,
     )
 
 

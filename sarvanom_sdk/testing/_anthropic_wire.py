@@ -48,6 +48,9 @@ class Anthropic(Protocol):
     }
     missing_key_message = "x-api-key header is required"
     bad_key_message = "invalid x-api-key"
+    unsupported: ClassVar[Mapping[str, str]] = {
+        "prefill_rejection": "Anthropic accepts assistant prefill natively",
+    }
 
     def __init__(self, name: str, base_path: str) -> None:
         super().__init__(name, base_path, auth_required=True)
@@ -80,6 +83,9 @@ class Anthropic(Protocol):
 
     def stream_error(self) -> bytes:
         return sse({"type": "error", "error": _overloaded()}, "error")
+
+    def context_length_error(self, limit: int, tokens: int) -> Reply | None:
+        return self.error(400, f"prompt is too long: {tokens} tokens > {limit} maximum")
 
     def credential(self, headers: Mapping[str, str]) -> str:
         """``x-api-key``, or a bearer token (current clients send keys that way too)."""
@@ -121,7 +127,9 @@ class _Message:
         self.model = model
         self.answer = answer
         self.id = random_id("msg_01", 22)
-        self.stop_reason = "max_tokens" if answer.truncated else "end_turn"
+        self.stop_reason = (
+            "refusal" if answer.refused else "max_tokens" if answer.truncated else "end_turn"
+        )
         self.headers = (("request-id", random_id("req_01", 22)),)
 
     def envelope(self, content: list[Any], stop_reason: str | None, output: int) -> Any:
@@ -143,7 +151,7 @@ class _Message:
 
     def whole(self) -> Reply:
         answer = self.answer
-        content = [{"type": "text", "text": answer.text}]
+        content = [_text(answer.text)] if answer.text or not answer.refused else []
         body = self.envelope(content, self.stop_reason, answer.completion_tokens)
         return json_reply(200, body, self.headers)
 

@@ -3,14 +3,22 @@ socket (:func:`write`, the only code here that touches aiohttp)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from aiohttp import web
 
 from ._protocol import Protocol
-from ._reply import HTML_TYPE, JSON_TYPE, TEXT_TYPE, Reply, json_reply, text_reply
-from .faults import Fault
+from ._reply import HTML_TYPE, JSON_TYPE, SSE_TYPE, TEXT_TYPE, Reply, json_reply, text_reply
+from .faults import GENERATE_ONLY, LLAMA_CPP_PREFILL_MESSAGE, Fault
+
+#: What a malformed event says, per framing: the start of a chunk whose JSON never closes.
+_BAD_SSE = b'data: {"choices": [{"delta": {"content": "unterminated\n\n'
+_BAD_NDJSON = b'{"message": {"content": "unterminated\n'
+#: What a stalled stream sends instead of content, per framing.
+_KEEPALIVE_SSE = b": keep-alive\n\n"
+_KEEPALIVE_NDJSON = b"\n"
 
 Wait = Callable[[float | None], Awaitable[bool]]
 """Sleep that many seconds (``None``: until the emulator stops); ``False`` when the
@@ -45,13 +53,43 @@ def shape(reply: Reply, fault: Fault | None, protocol: Protocol) -> Reply:
     if kind == "malformed_json":
         return _malformed(reply)
     if kind == "no_terminator":
-        return replace(reply, terminator=b"")
+        if not reply.streamed:
+            return reply
+        return replace(reply, chunks=reply.chunks[: reply.content_end], terminator=b"")
+    if kind in _ANSWER_FAULTS and reply.status >= 400:
+        return reply  # the request failed first (a missing key...), as a real server's would
+    if kind == "complete_without_terminator":
+        return replace(reply, terminator=b"") if reply.streamed else reply
+    if kind == "malformed_event":
+        return _insert_malformed(reply, fault) if reply.streamed else reply
+    if kind == "content_filter" and fault.stage == "prompt":
+        return protocol.content_filter_error() or reply  # else refused in the answer
+    if kind == "context_length":
+        return protocol.context_length_error(fault.limit, fault.tokens) or reply
+    if kind == "prefill_rejection":
+        return protocol.prefill_error(fault.message or LLAMA_CPP_PREFILL_MESSAGE) or reply
     if kind == "stream_error":
         if not reply.streamed:
             return protocol.error(500)
         kept = reply.chunks[: cut_index(reply)]
         return replace(reply, chunks=(*kept, protocol.stream_error()), terminator=b"")
     return reply
+
+
+_ANSWER_FAULTS = GENERATE_ONLY
+
+
+def _is_sse(reply: Reply) -> bool:
+    return reply.content_type == SSE_TYPE
+
+
+def _insert_malformed(reply: Reply, fault: Fault) -> Reply:
+    """``fault.count`` events that are not JSON, after ``fault.after`` content events."""
+    at = min(reply.content_start + fault.after, reply.content_end)
+    bad = (_BAD_SSE if _is_sse(reply) else _BAD_NDJSON,) * fault.count
+    chunks = (*reply.chunks[:at], *bad, *reply.chunks[at:])
+    shift = fault.count if at < reply.content_end else 0
+    return replace(reply, chunks=chunks, content_end=reply.content_end + shift)
 
 
 def cut_index(reply: Reply) -> int:
@@ -78,6 +116,8 @@ async def write(
         return await _cut(request, reply)
     if fault is not None and kind == "trickle":
         return await _trickle(request, reply, fault, wait)
+    if fault is not None and kind == "keepalive_stall" and reply.streamed and reply.status < 400:
+        return await _stall(request, reply, fault, wait)
     if not reply.streamed:
         return web.Response(status=reply.status, body=reply.body, headers=_headers(reply))
     response = await _start(request, reply)
@@ -170,5 +210,27 @@ async def _trickle(
             _drop(request, flush=True)
             return response
         await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+async def _stall(
+    request: web.Request, reply: Reply, fault: Fault, wait: Wait
+) -> web.StreamResponse:
+    """``fault.after`` content events, keep-alives every ``fault.interval`` seconds for
+    ``fault.seconds``, then the rest; dropped if the emulator stops meanwhile."""
+    at = min(reply.content_start + fault.after, reply.content_end)
+    keepalive = _KEEPALIVE_SSE if _is_sse(reply) else _KEEPALIVE_NDJSON
+    response = await _start(request, reply)
+    await response.write(b"".join(reply.chunks[:at]))
+    pauses = math.ceil(fault.seconds / fault.interval - 1e-9)  # a keep-alive between two
+    for index in range(pauses):
+        pause = min(fault.interval, fault.seconds - index * fault.interval)
+        if not await wait(pause):
+            _drop(request, flush=True)
+            return response
+        if index < pauses - 1:
+            await response.write(keepalive)
+    await response.write(b"".join(reply.chunks[at:]) + reply.terminator)
     await response.write_eof()
     return response

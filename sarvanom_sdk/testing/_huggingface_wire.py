@@ -56,6 +56,23 @@ class HuggingFaceTask(HuggingFaceErrors, Protocol):
         **HuggingFaceErrors.messages,
         503: "Model is currently loading",
     }
+    unsupported: ClassVar[Mapping[str, str]] = {
+        kind: "the task API " + why
+        for kind, why in (
+            ("complete_without_terminator", "cannot stream"),
+            ("keepalive_stall", "cannot stream"),
+            ("malformed_event", "cannot stream"),
+            ("content_filter", "has no content filter"),
+            ("prefill_rejection", "takes a prompt, not a chat"),
+        )
+    }
+
+    def context_length_error(self, limit: int, tokens: int) -> Reply | None:
+        """TGI's input validation error (422, ``error_type: "validation"``)."""
+        message = f"Input validation error: `inputs` must have less than {limit} tokens. " + (
+            f"Given: {tokens}"
+        )
+        return json_reply(422, {"error": message, "error_type": "validation"})
 
     def __init__(self, name: str, base_path: str) -> None:
         super().__init__(name, base_path, auth_required=True)

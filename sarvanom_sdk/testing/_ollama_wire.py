@@ -45,6 +45,14 @@ class Ollama(Protocol):
         503: "server busy, please try again.  maximum pending requests exceeded",
     }
     missing_key_message = bad_key_message = "unauthorized"
+    unsupported: ClassVar[Mapping[str, str]] = {
+        "complete_without_terminator": "Ollama's last NDJSON line (\"done\": true) is both its "
+        "finish marker and its terminator",
+        "content_filter": "Ollama has no content filter",
+        "context_length": "Ollama has no context-length error: it silently truncates the "
+        "prompt to num_ctx",
+        "prefill_rejection": "Ollama accepts assistant prefill",
+    }
 
     def __init__(self, name: str, base_path: str) -> None:
         super().__init__(name, base_path, auth_required=False)

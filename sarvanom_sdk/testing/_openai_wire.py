@@ -21,6 +21,10 @@ from ._protocol import Incoming, Protocol, Route, fixed
 from ._reply import SSE_TYPE, Reply, json_reply, sse, stream_reply
 
 SYSTEM_FINGERPRINT = "fp_e1a7c0de5e"
+CONTENT_POLICY_MESSAGE = (
+    "Your request was rejected as a result of our safety system. Your prompt may contain "
+    "text that is not allowed by our safety system."
+)
 DONE = b"data: [DONE]\n\n"
 _MODELS_CREATED = 1_715_367_049
 
@@ -94,6 +98,19 @@ class OpenAICompatible(Protocol):
     def bad_key_extra(self) -> Mapping[str, Any]:
         return {"code": "invalid_api_key"}
 
+    def context_length_error(self, limit: int, tokens: int) -> Reply | None:
+        message = (
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {tokens} tokens. Please reduce the length of the messages."
+        )
+        return _openai_error(message, param="messages", code="context_length_exceeded")
+
+    def content_filter_error(self) -> Reply | None:
+        return _openai_error(CONTENT_POLICY_MESSAGE, code="content_policy_violation")
+
+    def prefill_error(self, message: str) -> Reply | None:
+        return _openai_error(message, param="messages")
+
     def stream_error(self) -> bytes:
         return sse(self.error_body(500, self.messages[500], {}))
 
@@ -130,11 +147,41 @@ class OpenAICompatible(Protocol):
 
 
 class RemoteGpuOpenAI(OpenAICompatible):
-    """A self-hosted OpenAI-compatible box: ``/v1/...`` plus ``GET /health``."""
+    """A self-hosted OpenAI-compatible box: ``/v1/...`` plus ``GET /health``. Its
+    context-length and prefill errors are llama.cpp's (``{"error": {"code", "message",
+    "type"}}``, see ``tests/real_model/golden/``); it has no content filter."""
+
+    unsupported: ClassVar[Mapping[str, str]] = {
+        "content_filter": "a self-hosted llama.cpp/vLLM box has no content filter",
+    }
+
+    def context_length_error(self, limit: int, tokens: int) -> Reply | None:
+        message = (
+            f"request ({tokens} tokens) exceeds the available context size ({limit} "
+            "tokens), try increasing it"
+        )
+        error = {
+            "code": 400,
+            "message": message,
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": tokens,
+            "n_ctx": limit,
+        }
+        return json_reply(400, {"error": error})
+
+    def prefill_error(self, message: str) -> Reply | None:
+        error = {"code": 400, "message": message, "type": "invalid_request_error"}
+        return json_reply(400, {"error": error})
 
     def routes(self) -> tuple[Route, ...]:
         health = json_reply(200, {"status": "ok"})
         return (*super().routes(), Route("GET", "/health", "probe", fixed(health)))
+
+
+def _openai_error(message: str, *, param: str | None = None, code: str | None = None) -> Reply:
+    """A 400 in OpenAI's shape (explicitly, whatever the protocol's ``error_body``)."""
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return json_reply(400, {"error": error})
 
 
 class _Completion:
@@ -145,7 +192,9 @@ class _Completion:
         self.answer = answer
         self.id = random_id("chatcmpl-", 29)
         self.created = int(time.time())
-        self.finish = "length" if answer.truncated else "stop"
+        self.finish = (
+            "content_filter" if answer.refused else "length" if answer.truncated else "stop"
+        )
         self.headers = (("x-request-id", random_id("req_", 32)),)
 
     def usage(self) -> dict[str, Any]:

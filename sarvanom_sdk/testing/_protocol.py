@@ -63,6 +63,8 @@ class Protocol(ABC):
     missing_key_message: ClassVar[str] = "Not authenticated"
     bad_key_message: ClassVar[str] = "Invalid credentials"
     retry_after_ms: ClassVar[bool] = False
+    unsupported: ClassVar[Mapping[str, str]] = {}
+    """Fault kinds this provider has no real shape for, and why (``inject`` refuses them)."""
 
     def __init__(self, name: str, base_path: str, *, auth_required: bool) -> None:
         self.name = name
@@ -103,6 +105,19 @@ class Protocol(ABC):
         if not self.retry_after_ms:
             return (seconds,)
         return seconds, ("retry-after-ms", str(round(retry_after * 1000)))
+
+    def context_length_error(self, limit: int, tokens: int) -> Reply | None:
+        """The provider's "prompt too long" reply (``None``: it has none)."""
+        return None
+
+    def content_filter_error(self) -> Reply | None:
+        """The provider's refusal of a prompt as an HTTP error (``None``: it refuses in its
+        answer instead, or has no content filter; see ``unsupported``)."""
+        return None
+
+    def prefill_error(self, message: str) -> Reply | None:
+        """The provider's refusal of a chat ending with an assistant message."""
+        return None
 
     def check(self, headers: Mapping[str, str], key: str | None) -> Reply | None:
         """The 401 reply for a request whose credentials fail, else ``None``."""

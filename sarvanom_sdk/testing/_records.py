@@ -17,9 +17,11 @@ class RecordedRequest:
     """One request as received.
 
     ``number`` is 1-based per provider since the last reset (what ``on_requests`` means for
-    ``endpoint="any"`` rules); ``headers`` is case-insensitive; ``json`` is the parsed body
-    (``None`` when empty or not JSON, see ``body``); ``fault`` is what was injected, if any;
-    ``received_at`` is ``time.monotonic()`` on arrival.
+    ``endpoint="any"`` rules); ``headers`` is case-insensitive; ``body`` is the raw body, cut
+    to the emulator's ``max_record_body`` bytes (``body_size`` is its real length, and
+    ``truncated`` says whether it was cut); ``json`` is the parsed body (``None`` when empty,
+    not JSON, or cut); ``fault`` is what was injected, if any; ``received_at`` is
+    ``time.monotonic()`` on arrival.
     """
 
     provider: str
@@ -33,6 +35,12 @@ class RecordedRequest:
     json: Any
     fault: Fault | None
     received_at: float
+    body_size: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether ``body`` keeps less than the whole body."""
+        return self.body_size > len(self.body)
 
 
 class RequestLog:

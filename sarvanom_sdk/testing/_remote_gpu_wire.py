@@ -23,6 +23,17 @@ class RemoteGpuSeed(Protocol):
     """``/health`` and ``/generate`` under ``base_path``."""
 
     messages: ClassVar[Mapping[int, str]] = {401: "Not authenticated"}
+    unsupported: ClassVar[Mapping[str, str]] = {
+        kind: "the seed's box " + why
+        for kind, why in (
+            ("complete_without_terminator", "cannot stream"),
+            ("keepalive_stall", "cannot stream"),
+            ("malformed_event", "cannot stream"),
+            ("content_filter", "has no content filter"),
+            ("context_length", "has no context-length error"),
+            ("prefill_rejection", "takes a prompt, not a chat"),
+        )
+    }
     missing_key_message = "Not authenticated"
     bad_key_message = "Invalid bearer token"
 

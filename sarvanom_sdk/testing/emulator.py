@@ -66,6 +66,11 @@ from ._threaded import LoopThread
 from .faults import Endpoint, Fault, FaultPlan, FaultRule
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""The largest request body the emulator reads (aiohttp answers 413 past it)."""
+MAX_RECORDS = 1_000
+"""How many recent requests are recorded by default."""
+MAX_RECORD_BODY = 8 * 1024
+"""How many bytes of each recorded request's body are kept by default."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -82,7 +87,16 @@ class ProviderEmulator:
     :param api_keys: provider -> the only key it accepts.
     :param max_records: how many recent requests :meth:`requests` keeps (``None``: all);
         counts are exact regardless.
+    :param max_record_body: how many bytes of each recorded body are kept (``None``: all).
+        A longer body is recorded cut (``RecordedRequest.truncated``) and without ``json``.
+    :param max_request_bytes: the largest request body read at all (413 past it).
     :param shutdown_timeout: seconds ``stop`` gives in-flight handlers before cancelling.
+    :param clock: seconds, for ``inject(during=...)`` and :meth:`flap` schedules
+        (``time.monotonic`` by default; pass a fake clock's ``monotonic`` to drive them).
+
+    Memory is bounded by default (security review F20): at most ``max_records`` requests of
+    at most ``max_record_body`` body bytes each are kept, whatever the traffic. Tests that
+    inspect big bodies raise ``max_record_body``; ``None`` for both keeps everything.
     """
 
     def __init__(
@@ -94,8 +108,11 @@ class ProviderEmulator:
         latency: float = 0.0,
         stream_chunks: int = 4,
         api_keys: Mapping[str, str] | None = None,
-        max_records: int | None = 10_000,
+        max_records: int | None = MAX_RECORDS,
+        max_record_body: int | None = MAX_RECORD_BODY,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
         shutdown_timeout: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535, got {port}")
@@ -103,8 +120,11 @@ class ProviderEmulator:
             raise ValueError("latency and shutdown_timeout must not be negative")
         if stream_chunks < 1:
             raise ValueError("stream_chunks must be at least 1")
-        if max_records is not None and max_records < 0:
-            raise ValueError("max_records must not be negative")
+        for name, limit in (("max_records", max_records), ("max_record_body", max_record_body)):
+            if limit is not None and limit < 0:
+                raise ValueError(f"{name} must not be negative")
+        if max_request_bytes < 1:
+            raise ValueError("max_request_bytes must be at least 1")
         self.host = host
         self._requested_port = port
         self._latency = float(latency)
@@ -114,6 +134,9 @@ class ProviderEmulator:
         self._protocols = build_protocols()
         self._plan = FaultPlan()
         self._log = RequestLog(max_records)
+        self._clock = clock
+        self._max_record_body = max_record_body
+        self._max_request_bytes = max_request_bytes
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -214,8 +237,17 @@ class ProviderEmulator:
 
     @property
     def root(self) -> str:
-        """``http://host:port`` of the running emulator."""
+        """``http://host:port`` of the running emulator, as a client reaches it (a wildcard
+        bind is reached over loopback; see :attr:`bound` for what is really listening)."""
         return f"http://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def bound(self) -> list[str]:
+        """``http://address:port`` of every socket really listening (``0.0.0.0`` or ``[::]``
+        for a wildcard bind: every interface)."""
+        if self._runner is None:
+            raise RuntimeError("the emulator is not running; start it first")
+        return [_address_url(address) for address in self._runner.addresses]
 
     def url_for(self, provider: str) -> str:
         """The base URL to give a client (or the SDK's env var) for ``provider``."""
@@ -264,16 +296,44 @@ class ProviderEmulator:
         probability: float | None = None,
         seed: int | None = None,
         endpoint: Endpoint = "any",
+        during: tuple[float, float] | None = None,
     ) -> FaultRule:
         """Make ``fault`` happen on ``provider``'s requests; see :class:`FaultRule` for how
-        ``times``, ``on_requests`` (1-based), ``probability``/``seed`` and ``endpoint``
-        combine. With none of them, every request faults until :meth:`clear`. Rules are
-        tried in injection order; the first that fires wins."""
+        ``times``, ``on_requests`` (1-based), ``probability``/``seed``, ``endpoint`` and
+        ``during`` (seconds after now, on the emulator's clock) combine. With none of them,
+        every request faults until :meth:`clear`. Rules are tried in injection order; the
+        first that fires wins. A fault the provider has no real shape for (see
+        :mod:`sarvanom_sdk.testing.faults`) raises ``ValueError`` saying why."""
+        name = canonical(provider)
+        why = self._protocols[name].unsupported.get(fault.kind)
+        if why is not None:
+            raise ValueError(f"Fault.{fault.kind} does not exist on {name}: {why}")
         rule = FaultRule(
-            canonical(provider), fault, endpoint, times, on_requests, probability, seed
+            name, fault, endpoint, times, on_requests, probability, seed, during, self._clock
         )
         self._plan.add(rule)
         return rule
+
+    def flap(
+        self,
+        provider: str,
+        *,
+        seconds: float | None = None,
+        requests: int | None = None,
+        fault: Fault | None = None,
+    ) -> FaultRule:
+        """Take ``provider`` down now, health endpoints included, then let it recover:
+        for ``seconds`` on the emulator's clock, or for its next ``requests`` requests
+        (generation and probes alike). Down means ``fault`` (default: the provider's 503).
+        Give exactly one of ``seconds`` and ``requests``."""
+        if (seconds is None) == (requests is None):
+            raise ValueError("give exactly one of seconds or requests")
+        down = fault or Fault.http(503)
+        if seconds is not None:
+            if seconds <= 0:
+                raise ValueError("seconds must be positive")
+            return self.inject(provider, down, during=(0.0, seconds))
+        return self.inject(provider, down, times=requests)
 
     def clear(self, provider: str | None = None) -> None:
         """Remove injected faults: all, or only ``provider``'s."""
@@ -285,7 +345,7 @@ class ProviderEmulator:
         return self._protocols[canonical(provider)]
 
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(client_max_size=self._max_request_bytes)
         for protocol in self._protocols.values():
             for route in protocol.routes():
                 path = protocol.base_path + route.path
@@ -304,9 +364,11 @@ class ProviderEmulator:
         """Record, pick a fault, answer. Per request: no sleeps unless configured."""
         body = await request.read()
         parsed, parsed_ok = _parse(body)
+        kept = body if self._max_record_body is None else body[: self._max_record_body]
         name = protocol.name
         number, own_number = self._log.number(name, route.endpoint)
-        fault = self._plan.pick(name, route.endpoint, number, own_number)
+        prefill = _ends_with_assistant(parsed)
+        fault = self._plan.pick(name, route.endpoint, number, own_number, prefill)
         self._log.add(
             RecordedRequest(
                 name,
@@ -316,15 +378,19 @@ class ProviderEmulator:
                 request.path,
                 request.query,
                 request.headers,
-                body,
-                parsed,
+                kept,
+                parsed if len(kept) == len(body) else None,
                 fault,
                 time.monotonic(),
+                len(body),
             )
         )
         settings = self._settings
         if fault is not None and fault.kind == "oversized":
             settings = settings.oversized(fault.size)
+        if _refused_in_answer(fault, protocol):
+            assert fault is not None
+            settings = settings.refusing(fault.stage)
         reply = protocol.check(request.headers, self._keys.get(name))
         if reply is None:
             incoming = Incoming(parsed, parsed_ok, request.match_info, request.headers)
@@ -358,6 +424,29 @@ def _parse(body: bytes) -> tuple[Any, bool]:
         return json.loads(body), True
     except ValueError:
         return None, False
+
+
+def _refused_in_answer(fault: Fault | None, protocol: Protocol) -> bool:
+    """Whether a content filter shows in the answer itself (``finish_reason:
+    "content_filter"``, ``stop_reason: "refusal"``) rather than as an HTTP error."""
+    if fault is None or fault.kind != "content_filter":
+        return False
+    return fault.stage == "output" or protocol.content_filter_error() is None
+
+
+def _ends_with_assistant(body: Any) -> bool:
+    """Whether a chat request's last message is the assistant's (a prefill)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return False
+    last = messages[-1]
+    return isinstance(last, dict) and last.get("role") == "assistant"
+
+
+def _address_url(address: Any) -> str:
+    """``http://host:port`` of one listening socket address (IPv4 or IPv6 tuple)."""
+    host, port = str(address[0]), int(address[1])
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _url_host(host: str) -> str:

@@ -7,29 +7,79 @@ applies the answer (see ``_delivery.py``).
 
 Fault kinds, each built by a constructor on :class:`Fault`:
 
-=================  =========================================================================
-``refuse``         close the connection at once, no response bytes at all
-``hang``           accept, never answer; released (connection dropped) when the emulator stops
-``delay``          wait ``seconds`` before the status line, then answer normally
-``trickle``        headers at once, then the body slowly (bytes/s, or one piece per interval)
-``http``           the provider's own error status and body shape (400/401/403/429/5xx/529)
-``malformed_json`` the answer's JSON does not parse (a streamed reply: one event does not)
-``html``           200 ``text/html``: a tunnel's browser-warning interstitial page
-``empty``          200 ``application/json`` with an empty body
-``cut_stream``     send part of the body, then drop the connection (no terminator)
-``no_terminator``  a streamed reply that ends cleanly without ``[DONE]`` / ``message_stop`` /
-                   ``"done": true`` (non-streamed replies are unaffected)
-``stream_error``   the provider's mid-stream error event after some chunks (non-streamed: the
-                   provider's 500 error)
-``oversized``      a valid answer whose body is at least ``n_bytes`` long
-=================  =========================================================================
+===============================  ===========================================================
+``refuse``                       close the connection at once, no response bytes at all
+``hang``                         accept, never answer; released (connection dropped) when
+                                 the emulator stops
+``delay``                        wait ``seconds`` before the status line, then answer
+``trickle``                      headers at once, then the body slowly (bytes/s, or one
+                                 piece per interval)
+``http``                         the provider's own error status and body shape
+                                 (400/401/403/429/5xx/529)
+``malformed_json``               the answer's JSON does not parse (a streamed reply: its
+                                 first content event does not)
+``html``                         200 ``text/html``: a tunnel's browser-warning page
+``empty``                        200 ``application/json`` with an empty body
+``cut_stream``                   send part of the body, then drop the connection
+``no_terminator``                a stream that ends cleanly after its content, before its
+                                 finish marker and terminator: a cut, on every protocol
+``stream_error``                 the provider's mid-stream error event after some chunks
+                                 (non-streamed: the provider's 500 error)
+``oversized``                    a valid answer whose body is at least ``n_bytes`` long
+``complete_without_terminator``  a complete stream (finish marker, usage) without its
+                                 terminator: no ``data: [DONE]``, no ``message_stop``
+``keepalive_stall``              after ``after`` content events, only keep-alives
+                                 (SSE comments, blank NDJSON lines) for ``seconds``
+``malformed_event``              ``count`` events that are not JSON inserted after
+                                 ``after`` content events; the rest of the stream intact
+``content_filter``               the provider's content-filter refusal in its real shape
+                                 (``stage`` ``"prompt"`` or ``"output"``)
+``context_length``               the provider's "prompt too long" error in its real shape
+``prefill_rejection``            400 when the last message is the assistant's (prefill);
+                                 other requests are answered normally
+===============================  ===========================================================
+
+The issue-13 faults (the last six) exist where the provider really shows them; injecting
+one on a provider that has no such shape raises ``ValueError`` saying why:
+
+* ``complete_without_terminator``: OpenAI-compatible streams end after the
+  ``finish_reason`` chunk (and the usage chunk when ``stream_options.include_usage``);
+  Anthropic's after ``message_delta`` (its ``stop_reason`` and usage). Ollama's last NDJSON
+  line is both its finish marker and its terminator, so it has no such fault.
+* ``keepalive_stall`` and ``malformed_event``: every streaming protocol (SSE: ``: keep-alive``
+  comments and a ``data:`` line that is not JSON; Ollama's NDJSON: blank lines and a line
+  that is not JSON). Non-streamed replies are answered normally.
+* ``content_filter``: OpenAI (and the OpenAI-shaped Hugging Face router): ``stage="prompt"``
+  is the 400 ``{"error": {"message", "type": "invalid_request_error", "param": null,
+  "code": "content_policy_violation"}}``; ``stage="output"`` is a 200 whose answer stops
+  half-way with ``finish_reason: "content_filter"``. Anthropic: ``stop_reason: "refusal"``
+  (in the message, or in the stream's ``message_delta``), after no text (``"prompt"``) or
+  half of it (``"output"``). Ollama, llama.cpp-like boxes, the seed's box and the task API
+  have no content filter.
+* ``context_length`` (``limit`` tokens allowed, ``tokens`` "sent"): OpenAI 400
+  ``code: "context_length_exceeded"`` ("This model's maximum context length is ..."), the
+  same shape from the Hugging Face router; Anthropic 400 ``invalid_request_error``
+  ``"prompt is too long: N tokens > M maximum"``; llama.cpp (``remote_gpu_openai``) 400
+  ``type: "exceed_context_size_error"`` with ``n_prompt_tokens`` and ``n_ctx``, as captured
+  in ``tests/real_model/golden/error_exceed_context.json``; the task API (TGI) 422
+  ``error_type: "validation"``. Ollama has none: it silently truncates the prompt to
+  ``num_ctx``. The seed's box has none.
+* ``prefill_rejection``: OpenAI-compatible servers only (OpenAI, the HF router, a llama.cpp
+  box, whose real message is the default for it). Anthropic and Ollama accept prefill.
+
+Scheduling (on :meth:`ProviderEmulator.inject`): ``times``, ``on_requests``,
+``probability``/``seed``, ``endpoint``, and ``during=(start, end)``: seconds after the
+injection, on the emulator's clock (``ProviderEmulator(clock=...)``, ``time.monotonic`` by
+default), in which the rule fires. ``ProviderEmulator.flap`` builds a flapping provider
+from them: down (health endpoint included) for ``seconds`` or for ``requests``, then healthy.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,7 +96,33 @@ FaultKind = Literal[
     "no_terminator",
     "stream_error",
     "oversized",
+    "complete_without_terminator",
+    "keepalive_stall",
+    "malformed_event",
+    "content_filter",
+    "context_length",
+    "prefill_rejection",
 ]
+
+Stage = Literal["prompt", "output"]
+
+#: Faults about what a generation request says or how its answer streams: probes (health
+#: checks, model lists) pass them by without firing.
+GENERATE_ONLY: frozenset[str] = frozenset(
+    {
+        "complete_without_terminator",
+        "keepalive_stall",
+        "malformed_event",
+        "content_filter",
+        "context_length",
+        "prefill_rejection",
+    }
+)
+
+#: The message llama.cpp's server sends when a chat ends with an assistant message and the
+#: model's template thinks (its ``enable_thinking``); OpenAI-compatible servers that refuse
+#: prefill say something like it.
+LLAMA_CPP_PREFILL_MESSAGE = "Assistant response prefill is incompatible with enable_thinking."
 
 Endpoint = Literal["any", "generate", "probe"]
 """Which requests a rule sees: ``generate`` (chat/messages/generate calls), ``probe``
@@ -59,8 +135,12 @@ ErrorBody = Mapping[str, Any] | list[Any] | str | bytes
 class Fault:
     """What goes wrong. Build one with a constructor (``Fault.http(503)``), not directly.
 
-    Fields not used by a kind keep their defaults: ``seconds`` is the delay, or the pause
-    between trickled pieces; ``size`` is the trickle piece size or the oversized body size.
+    Fields not used by a kind keep their defaults: ``seconds`` is the delay, the pause
+    between trickled pieces, or how long a stall lasts; ``size`` is the trickle piece size
+    or the oversized body size; ``after`` counts content events before a stall or a
+    malformed event; ``interval`` is the pause between keep-alives; ``count`` is how many
+    malformed events; ``limit``/``tokens`` are a context-length error's numbers; ``stage``
+    is a content filter's; ``message`` replaces a provider's error message.
     """
 
     kind: FaultKind
@@ -70,6 +150,13 @@ class Fault:
     retry_after: float | None = None
     body: ErrorBody | None = None
     per_event: bool = False
+    after: int = 0
+    interval: float = 0.0
+    count: int = 0
+    limit: int = 0
+    tokens: int = 0
+    stage: str = ""
+    message: str | None = None
 
     @classmethod
     def refuse(cls) -> Fault:
@@ -178,6 +265,75 @@ class Fault:
         return cls("oversized", size=n_bytes)
 
 
+    @classmethod
+    def complete_without_terminator(cls) -> Fault:
+        """A complete stream without its terminator: OpenAI-compatible streams end after
+        the ``finish_reason`` chunk and the usage chunk, with no ``data: [DONE]``;
+        Anthropic's after ``message_delta``, with no ``message_stop``. Non-streamed replies
+        are unaffected. Not for Ollama, whose last line is its finish marker."""
+        return cls("complete_without_terminator")
+
+    @classmethod
+    def keepalive_stall(
+        cls, after: int = 1, seconds: float = 60.0, *, interval: float = 1.0
+    ) -> Fault:
+        """After ``after`` content events, send only keep-alives (SSE ``: keep-alive``
+        comments; blank lines in Ollama's NDJSON), one every ``interval`` seconds, for
+        ``seconds``; then the rest of the answer. The emulator stopping, or the client
+        leaving, ends the stall. Non-streamed replies are answered normally."""
+        if after < 0:
+            raise ValueError("after must not be negative")
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        return cls(
+            "keepalive_stall",
+            seconds=_non_negative("seconds", seconds),
+            after=after,
+            interval=float(interval),
+        )
+
+    @classmethod
+    def malformed_event(cls, after: int = 1, count: int = 1) -> Fault:
+        """Insert ``count`` events that are not JSON (an SSE ``data:`` line, or an NDJSON
+        line) after ``after`` content events; every real event still arrives, so a client
+        that skips the bad ones gets the whole answer. Non-streamed replies are
+        unaffected (see :meth:`malformed_json` for a broken body)."""
+        if after < 0 or count < 1:
+            raise ValueError("after must not be negative and count must be at least 1")
+        return cls("malformed_event", after=after, count=count)
+
+    @classmethod
+    def content_filter(cls, stage: Stage = "prompt") -> Fault:
+        """The provider's content-filter refusal: ``stage="prompt"`` refuses the request
+        (OpenAI: 400 ``content_policy_violation``; Anthropic: ``stop_reason: "refusal"``
+        with no text), ``stage="output"`` stops the answer half-way (OpenAI:
+        ``finish_reason: "content_filter"``; Anthropic: ``stop_reason: "refusal"``), in a
+        whole reply and in a stream alike. OpenAI-compatible hosted APIs and Anthropic
+        only; see the module docstring."""
+        if stage not in ("prompt", "output"):
+            raise ValueError(f"stage must be 'prompt' or 'output', not {stage!r}")
+        return cls("content_filter", stage=stage)
+
+    @classmethod
+    def context_length(cls, limit: int = 4096, tokens: int = 5000) -> Fault:
+        """The provider's "prompt too long" error, saying ``tokens`` were sent and ``limit``
+        fit: OpenAI 400 ``context_length_exceeded``, Anthropic 400 "prompt is too long",
+        llama.cpp 400 ``exceed_context_size_error``, TGI 422 validation. Streamed requests
+        get the same error before any event, as the servers do. Not for Ollama (it
+        truncates) or the seed's box."""
+        if limit < 1 or tokens <= limit:
+            raise ValueError("limit must be at least 1 and tokens more than limit")
+        return cls("context_length", limit=limit, tokens=tokens)
+
+    @classmethod
+    def prefill_rejection(cls, message: str | None = None) -> Fault:
+        """An OpenAI-compatible server that refuses assistant prefill: a request whose last
+        message is the assistant's gets 400 ``invalid_request_error`` (``message``, by
+        default llama.cpp's :data:`LLAMA_CPP_PREFILL_MESSAGE`); any other request is
+        answered normally. The rule counts as fired only on rejected requests."""
+        return cls("prefill_rejection", message=message)
+
+
 class FaultRule:
     """One injected fault and when it fires; returned by ``ProviderEmulator.inject``.
 
@@ -186,6 +342,9 @@ class FaultRule:
     draw from the rule's own ``random.Random(seed)`` falls below ``probability`` (if given),
     and while fewer than ``times`` have fired (if given). Request numbers are 1-based and
     count the provider's requests of that endpoint kind since the last ``reset()``.
+    With ``during=(start, end)`` a candidate fires only while ``clock()`` is at least
+    ``start`` and less than ``end`` seconds past the rule's creation (``end`` may be
+    ``math.inf``).
     """
 
     def __init__(
@@ -197,6 +356,8 @@ class FaultRule:
         on_requests: Iterable[int] | None,
         probability: float | None,
         seed: int | None,
+        during: tuple[float, float] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """Validate and keep a schedule; build rules with ``ProviderEmulator.inject``."""
         if times is not None and times < 1:
@@ -210,6 +371,14 @@ class FaultRule:
             raise ValueError("seed only makes sense with probability")
         if endpoint not in ("any", "generate", "probe"):
             raise ValueError(f"endpoint must be 'any', 'generate' or 'probe', not {endpoint!r}")
+        if during is not None:
+            start, end = during
+            if not 0 <= start < end:
+                raise ValueError("during must be (start, end) seconds with 0 <= start < end")
+        self._clock = clock or time.monotonic
+        self._window = None if during is None else (
+            self._clock() + during[0], self._clock() + during[1]
+        )
         self.provider = provider
         self.fault = fault
         self.endpoint: Endpoint = endpoint
@@ -233,6 +402,8 @@ class FaultRule:
     def _fires(self, number: int) -> bool:
         """Decide for one candidate request; call with the plan's lock held."""
         if self._times is not None and self._fired >= self._times:
+            return False
+        if self._window is not None and not self._window[0] <= self._clock() < self._window[1]:
             return False
         if self._numbers is not None and number not in self._numbers:
             return False
@@ -260,14 +431,25 @@ class FaultPlan:
             self._rules = [r for r in self._rules if provider not in (None, r.provider)]
 
     def pick(
-        self, provider: str, endpoint: str, number_any: int, number_endpoint: int
+        self,
+        provider: str,
+        endpoint: str,
+        number_any: int,
+        number_endpoint: int,
+        prefill: bool = False,
     ) -> Fault | None:
-        """The fault for this request: the first rule, in injection order, that fires."""
+        """The fault for this request: the first rule, in injection order, that fires.
+        ``prefill`` says whether the request ends with an assistant message (a
+        ``prefill_rejection`` rule passes over other requests without firing)."""
         if not self._rules:
             return None
         with self._lock:
             for rule in self._rules:
                 if rule.provider != provider or rule.endpoint not in ("any", endpoint):
+                    continue
+                if rule.fault.kind == "prefill_rejection" and not prefill:
+                    continue
+                if endpoint == "probe" and rule.fault.kind in GENERATE_ONLY:
                     continue
                 number = number_any if rule.endpoint == "any" else number_endpoint
                 if rule._fires(number):

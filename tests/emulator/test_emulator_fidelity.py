@@ -30,6 +30,9 @@ OPENAI_BODY = {"model": "gpt-4o-mini", "messages": USER}
 ANTHROPIC_HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
 ANTHROPIC_BODY = {"model": "claude-3-5-haiku-20241022", "max_tokens": 64, "messages": USER}
 BEARER = {"Authorization": "Bearer k"}
+#: Seconds a bound may be passed by on a busy machine (issue 12): far below what the
+#: faults under test would take (a hang, a 30 s delay), far above any scheduling delay.
+SLACK = 5.0
 
 
 @pytest.fixture
@@ -447,26 +450,29 @@ async def test_hang_times_out_the_client(emu: ProviderEmulator) -> None:
         await fetch(
             emu.url_for("anthropic") + "/v1/messages", ANTHROPIC_BODY, ANTHROPIC_HEADERS, 0.2
         )
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.2 + SLACK
 
 
 async def test_delay_holds_the_status_line(emu: ProviderEmulator) -> None:
     emu.inject("openai", Fault.delay(0.15))
     started = time.monotonic()
     status, _, _ = await fetch(emu.url_for("openai") + "/chat/completions", OPENAI_BODY, BEARER)
-    assert status == 200 and 0.15 <= time.monotonic() - started < 1.0
+    assert status == 200 and 0.15 <= time.monotonic() - started < 0.15 + SLACK
 
 
 def test_trickle_sends_the_body_at_the_given_rate(emu: ProviderEmulator) -> None:
-    emu.inject("remote_gpu", Fault.trickle(bytes_per_second=400, chunk_bytes=8))
+    emu.inject("remote_gpu", Fault.trickle(bytes_per_second=200, chunk_bytes=8))
     started = time.monotonic()
     response = post(emu, "remote_gpu", "/generate", {"prompt": "x"}, headers={}, stream=True)
     headers_after = time.monotonic() - started
     body = response.raw.read()
     elapsed = time.monotonic() - started
     assert json.loads(body) == {"content": "Emulated remote_gpu answer to: x"}
-    assert headers_after < 0.05
-    assert len(body) / 400 * 0.9 <= elapsed < len(body) / 400 + 0.5  # 46 bytes: ~0.12 s
+    pacing = len(body) / 200  # 46 bytes: ~0.23 s
+    # lower bounds only (a frozen reader may take headers and body in one go): the body
+    # cannot arrive faster than its pacing, and the headers came first
+    assert pacing * 0.9 <= elapsed < pacing + SLACK
+    assert headers_after <= elapsed
 
 
 def test_trickle_interval_paces_each_stream_event(emu: ProviderEmulator) -> None:
@@ -475,8 +481,9 @@ def test_trickle_interval_paces_each_stream_event(emu: ProviderEmulator) -> None
     response = post(emu, "ollama", "/api/chat", {"model": "m", "messages": USER}, stream=True)
     arrivals = [time.monotonic() - started for _ in response.iter_lines()]
     assert len(arrivals) == 5
-    assert arrivals[0] >= 0.035 and arrivals[-1] >= 5 * 0.04 * 0.9
-    assert all(b - a > 0.02 for a, b in zip(arrivals, arrivals[1:], strict=False))
+    # No event can arrive before its pause has passed; a busy client may read several
+    # at once, so only these lower bounds hold whatever the load.
+    assert all(at >= (n + 1) * 0.04 * 0.9 for n, at in enumerate(arrivals)), arrivals
 
 
 # -- faults: bodies ----------------------------------------------------------------------
@@ -757,7 +764,7 @@ def test_stop_is_prompt_with_slow_requests_in_flight(fault: Fault) -> None:
     started = time.monotonic()
     emu.stop()
     thread.join(5)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < SLACK  # not the 30 s the fault would take
     assert not thread.is_alive() and "error" in outcome
 
 
@@ -772,7 +779,7 @@ async def test_astop_is_prompt_with_a_hanging_request_in_flight() -> None:
     assert emu.request_count() == 1
     started = time.monotonic()
     await emu.astop()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < SLACK
     with pytest.raises(aiohttp.ClientError):
         await pending
 

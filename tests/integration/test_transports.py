@@ -17,7 +17,7 @@ from sarvanom_sdk.http import HttpCall
 from sarvanom_sdk.transports.aiohttp_transport import AiohttpTransport
 from sarvanom_sdk.transports.requests_transport import RequestsTransport
 
-MARGIN = 0.5  # seconds of scheduling slack allowed past a bound
+MARGIN = 1.0  # seconds of scheduling slack allowed past a bound (a loaded 2-core machine)
 
 
 class SyncSide:
@@ -139,7 +139,7 @@ def test_a_refused_connection_is_a_connection_error(side):
     error, elapsed = timed(side.send, get("http://127.0.0.1:9/"), 5)
     assert isinstance(error, ProviderConnectionError)
     assert "refused" in str(error).lower()
-    assert elapsed < 1
+    assert elapsed < 1 + MARGIN
 
 
 def test_a_stream_idle_past_its_read_timeout_times_out(side, loopback):

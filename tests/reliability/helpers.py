@@ -82,20 +82,25 @@ WIRES: dict[str, Wire] = {
     )
 }
 
-#: Short timeouts: a hung provider costs half a second, a whole call at most two.
+#: The suite's timeouts: far above what a healthy emulated answer takes on a loaded
+#: machine (issue 12: at 0.5 s, 2 MiB replies and fresh clients timed out beside two CPU
+#: hogs), so no timer fires unless a test means it to. A test about a hung provider sets
+#: its own short timeouts for that provider's case (see test_fault_matrix.py).
 FAST: dict[str, Any] = {
-    "attempt_timeout": 0.5,
-    "first_token_timeout": 0.5,
-    "total_timeout": 2.0,
-    "connect_timeout": 0.5,
+    "attempt_timeout": 5.0,
+    "first_token_timeout": 5.0,
+    "total_timeout": 10.0,
+    "connect_timeout": 5.0,
     "max_retries": 0,
     # room for a few requests at once to the providers with small default bulkheads
     "max_concurrency": "ollama_local=16,remote_gpu=16,huggingface=16",
 }
 #: What the trail says of an attempt that ran out of time (the wording is the transport's).
 TIMED_OUT = r"(?i)no (complete )?(response|reply|data|first token)|within|did not arrive|timed out"
-#: Slack allowed past a deadline for scheduling on a loaded 2-core machine.
-MARGIN = 1.0
+#: Slack allowed past a deadline for scheduling on a loaded 2-core machine; still less
+#: than :data:`FAST`'s timeouts, so "within the deadline plus MARGIN" never holds by
+#: waiting for one of them.
+MARGIN = 2.0
 
 
 def chain(

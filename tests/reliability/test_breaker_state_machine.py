@@ -22,6 +22,8 @@ from sarvanom_sdk.testing import Fault, ProviderEmulator
 
 RESET = 300.0
 BURST = 100
+#: How long the trial call of a burst takes (a delay) or costs (a hang: its attempt timeout).
+TRIAL = 4.0
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,10 @@ def driver(
         "ollama",
         "openai",
         cache_ttl_seconds=0,
-        attempt_timeout=2.0,  # > the slow trial; every admission happens before either
-        total_timeout=5.0,
+        # > the slow trial. Every admission of the burst must happen before the trial
+        # ends: 1.5 s was not always enough for 100 async admissions beside two CPU hogs.
+        attempt_timeout=TRIAL + 2.0,
+        total_timeout=TRIAL + 10.0,
         max_concurrency=f"ollama_local={BURST},openai={BURST}",
         breaker_probe_interval=0,  # the state machine alone: no background probes
     )
@@ -128,7 +132,7 @@ def test_an_open_breaker_skips_the_provider_without_a_network_call(
 @pytest.mark.parametrize(
     ("trial", "after"),
     [
-        pytest.param(Fault.delay(1.5), "closed", id="slow-trial-succeeds"),
+        pytest.param(Fault.delay(TRIAL), "closed", id="slow-trial-succeeds"),
         pytest.param(Fault.hang(), "open", id="hung-trial-fails"),
     ],
 )

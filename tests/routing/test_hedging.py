@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from statistics import median
 
 from sarvanom_sdk.routing import MIN_SAMPLES_FOR_HEDGE
 from sarvanom_sdk.testing import Fault, ProviderEmulator
@@ -68,6 +69,7 @@ def test_hedging_cuts_the_slow_tail_for_few_extra_requests(kind):
                 took, answers = timed(driver, REQUESTS)
                 results[hedge] = {
                     "p99": percentile(took, 0.99),
+                    "tail": tail_latencies(emu, took),
                     "served": served_by(answers),
                     "hedges": driver.client.router.hedges,
                     "extra": emu.request_count("huggingface"),
@@ -79,8 +81,13 @@ def test_hedging_cuts_the_slow_tail_for_few_extra_requests(kind):
     # every request goes to the first provider; without hedging, nothing else
     assert off["first"] == on["first"] == REQUESTS
     assert off["extra"] == off["hedges"] == 0
-    assert off["p99"] >= TAIL_SLOW * 0.9  # the slow tail shows at p99 ...
-    assert on["p99"] < off["p99"] * 0.6, (on, off)  # ... and hedging cuts it
+    # The slow tail's requests (the same ones in both runs: a seeded draw) take TAIL_SLOW
+    # without hedging, and hedging cuts them. Compared request for request, by the median:
+    # on a loaded machine any request can stall, so p99 of 60 measures the load, not the
+    # tail (issue 12: it failed 2 runs in 3 beside two CPU hogs).
+    assert len(off["tail"]) == len(on["tail"]) >= 1
+    assert min(off["tail"]) >= TAIL_SLOW * 0.9  # the slow tail shows ...
+    assert median(on["tail"]) < median(off["tail"]) * 0.6, (on, off)  # ... and hedging cuts it
     # a slow tail of 5% costs few hedges (generous: 15%), each one extra request
     assert 1 <= on["hedges"] <= 0.15 * REQUESTS, on
     # each hedge sends at most one extra request (a backup cancelled at once, because the
@@ -88,6 +95,13 @@ def test_hedging_cuts_the_slow_tail_for_few_extra_requests(kind):
     assert 1 <= on["extra"] <= on["hedges"]
     assert on["served"][HF] <= on["hedges"]
     assert on["idle"]
+
+
+def tail_latencies(emu, took):
+    """The seconds each request that the emulator made slow took, in order."""
+    ollama = [r for r in emu.requests("ollama") if r.endpoint == "generate"]
+    slow = Fault.delay(TAIL_SLOW)
+    return [took[n] for n, record in enumerate(ollama) if record.fault == slow]
 
 
 @both

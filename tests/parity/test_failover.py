@@ -4,6 +4,8 @@ the stream recovery policies."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ FILTERED = {
 def test_item1_a_stream_complete_but_for_its_terminator_is_a_clean_answer(
     connect: Connect, emu: ProviderEmulator
 ) -> None:
-    emu.inject("openai", Fault.no_terminator())
+    emu.inject("openai", Fault.complete_without_terminator())
     driver = connect("openai", cache_ttl_seconds=0)
     for _ in range(4):  # before: a StreamInterrupted each, and the breaker open after 3
         streamed = driver.stream("hello")
@@ -37,6 +39,15 @@ def test_item1_a_stream_complete_but_for_its_terminator_is_a_clean_answer(
         assert streamed.response.usage is not None
         assert streamed.text == streamed.response.content != ""
     assert driver.client.router.endpoints[ProviderName.OPENAI][0].circuit.view().state == "closed"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_item1_a_stream_ending_before_its_finish_marker_is_still_a_cut(
+    connect: Connect, emu: ProviderEmulator, provider: str
+) -> None:
+    emu.inject(provider, Fault.no_terminator())  # clean end, but before the finish event
+    streamed = connect(provider).stream("hello")
+    assert isinstance(streamed.error, StreamInterrupted)
 
 
 def test_item1_an_ollama_stream_without_its_done_line_is_still_a_cut(

@@ -136,14 +136,20 @@ class ProviderCircuit:
             return CLEAN if settled == ADMITTED and failures == 0 else settled
         if not self._trial.acquire():
             return "circuit half-open, trial call in progress"
-        state = self._storage.state  # again: another caller's trial may just have ended
-        settled = self._settled(state, now)
-        if settled is not None:
-            self._trial.release()
-            return settled
-        if state != self._pb.STATE_HALF_OPEN:
-            self._breaker.half_open()
-        return TRIAL
+        ticket: int | str = ""
+        try:  # from here the trial gate is released on every path but TRIAL (F9)
+            state = self._storage.state  # again: another caller's trial may just have ended
+            settled = self._settled(state, now)
+            if settled is not None:
+                ticket = settled
+                return settled
+            if state != self._pb.STATE_HALF_OPEN:
+                self._breaker.half_open()
+            ticket = TRIAL
+            return TRIAL
+        finally:
+            if ticket != TRIAL:
+                self._trial.release()
 
     def _settled(self, state: str, now: datetime) -> int | str | None:
         """``ADMITTED`` when closed, the reason to skip while open, None when a trial call

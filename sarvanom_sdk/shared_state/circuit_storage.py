@@ -109,20 +109,26 @@ class SharedCircuitStorage(pybreaker.CircuitBreakerStorage):
             return self._mirror.state, self._mirror.counter
         if state is None:  # not set yet, or Redis restarted: pybreaker initialises it
             return self.state, self.counter
-        self._mirror.state, self._mirror.counter = state.decode(), int(counter or 0)
+        self._mirror.state, self._mirror.counter = valid_state(state), valid_counter(counter)
         return self._mirror.state, self._mirror.counter
 
     def _read(self, name: str) -> Any:
+        """One value through pybreaker's storage; a value that is not well formed (another
+        program's key, a manual edit: review F9) reads as the closed breaker's."""
         try:
             value = getattr(self._shared(), name)
         except Unavailable:
             return getattr(self._mirror, name)
+        except (ValueError, TypeError, OverflowError, OSError, AttributeError):
+            value = getattr(_Mirror(), name)  # pybreaker could not convert it
+        value = _VALIDATE[name](value)
         setattr(self._mirror, name, value)
         return value
 
     def _write(self, local: Callable[[_Mirror], None], shared: Callable[[Any], None]) -> None:
         local(self._mirror)
-        with suppress(Unavailable):
+        # A malformed value already there makes pybreaker's conversions raise (F9).
+        with suppress(Unavailable, ValueError, TypeError, OverflowError, OSError):
             shared(self._shared())
 
     # -- the CircuitBreakerStorage interface --------------------------------------------
@@ -162,6 +168,41 @@ class SharedCircuitStorage(pybreaker.CircuitBreakerStorage):
 
     def reset_success_counter(self) -> None:
         self._write(_zero("success_counter"), lambda s: s.reset_success_counter())
+
+
+_STATES = (pybreaker.STATE_CLOSED, pybreaker.STATE_OPEN, pybreaker.STATE_HALF_OPEN)
+#: Failure counters beyond this are not ours: read as 0.
+MAX_COUNTER = 1 << 31
+
+
+def valid_state(value: Any) -> str:
+    """A breaker state read from Redis, or "closed" for anything else (review F9)."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return value if isinstance(value, str) and value in _STATES else pybreaker.STATE_CLOSED
+
+
+def valid_counter(value: Any) -> int:
+    """A counter read from Redis (bytes, str or int), or 0 when it is not a small
+    non-negative integer (review F9)."""
+    if isinstance(value, (bytes, str)):
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        value = int(text) if text.isdigit() and len(text) <= 10 else 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 <= value < MAX_COUNTER else 0
+
+
+def valid_opened_at(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+_VALIDATE: dict[str, Callable[[Any], Any]] = {
+    "state": valid_state,
+    "counter": valid_counter,
+    "success_counter": valid_counter,
+    "opened_at": valid_opened_at,
+}
 
 
 def _add(name: str, step: int) -> Callable[[_Mirror], None]:

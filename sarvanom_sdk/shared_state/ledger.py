@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from ..layers.cost import Hold
 from .redis_backend import WRITER, RedisLink, Unavailable
@@ -82,7 +83,7 @@ class SharedBudgetLedger:
         except Unavailable:
             with self._lock:
                 return self._seen[0] + self._pending[0], self._seen[1] + self._pending[1]
-        seen = (int(committed or 0), int(spent or 0))
+        seen = (_nano(committed), _nano(spent))
         with self._lock:
             self._seen = seen
             return seen[0] + self._pending[0], seen[1] + self._pending[1]
@@ -93,7 +94,7 @@ class SharedBudgetLedger:
         delta = self._take_pending()
         try:
             ok, *seen = self._link.run_script(_RESERVE, self._keys, [nano, self._budget, *delta])
-        except Unavailable:
+        except Unavailable:  # KeyFault too: a budget key of another type (F17)
             return self._reserve_locally(amount, nano, delta)
         self._saw(seen)
         return Hold(amount) if ok else None
@@ -148,6 +149,17 @@ class SharedBudgetLedger:
             self._pending[0] += nano
         return Hold(amount)
 
-    def _saw(self, seen: Sequence[int]) -> None:
+    def _saw(self, seen: Sequence[Any]) -> None:
         with self._lock:
-            self._seen = (int(seen[0]), int(seen[1]))
+            self._seen = (_nano(seen[0]), _nano(seen[1]))
+
+
+def _nano(value: Any) -> int:
+    """A nano-USD total read from Redis; 0 for anything that is not an integer (F9).
+    (A key holding garbage makes the scripts fail, so reservations go local: KeyFault.)"""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        text = value.lstrip("-")
+        value = int(value) if text.isdigit() and len(text) <= 30 else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

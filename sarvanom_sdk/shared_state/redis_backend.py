@@ -40,9 +40,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
-
 from ..errors import ConfigurationError
+from .redis_url import parse, redacted_url
+
+__all__ = ["KeyFault", "RedisLink", "Unavailable", "make_client", "redacted_url"]
 
 logger = logging.getLogger("sarvanom_sdk")
 
@@ -67,10 +68,20 @@ class Unavailable(Exception):
     pybreaker's storage swallows those, and this must reach our code.)"""
 
 
+class KeyFault(Unavailable):
+    """Redis answered, but refused this command (``WRONGTYPE``, a script error, a value
+    that is not a number...): the key is unusable, not Redis (review F17). The caller
+    treats it like :class:`Unavailable` for this one operation (a miss, a closed
+    breaker, a local reservation); no outage starts and the rest of the shared state
+    goes on. Logged once per kind of fault."""
+
+
 def make_client(url: str) -> Any:
     """A redis-py client for ``url`` with bounded timeouts, no retries and no handshake
     commands after connecting. Makes no connection (redis-py connects on the first
-    command). ConfigurationError when redis-py is not installed."""
+    command). ConfigurationError when redis-py is not installed or the URL is malformed
+    (the message never repeats the URL: it may hold a password)."""
+    target = parse(url)
     try:
         import redis
         from redis.backoff import NoBackoff
@@ -79,15 +90,18 @@ def make_client(url: str) -> Any:
         raise ConfigurationError(
             "SARVANOM_REDIS_URL", "needs redis-py: pip install 'sarvanom-sdk[redis]'"
         ) from None
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=TIMEOUT_SECONDS,
-        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=False,  # pybreaker's CircuitRedisStorage needs bytes
-        health_check_interval=0,
-        **_no_client_setinfo(redis.Redis),
-    )
+    try:
+        return redis.Redis.from_url(
+            target.url,
+            socket_timeout=TIMEOUT_SECONDS,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=False,  # pybreaker's CircuitRedisStorage needs bytes
+            health_check_interval=0,
+            **_no_client_setinfo(redis.Redis),
+        )
+    except (ValueError, TypeError):  # redis-py's message may carry part of the password
+        raise ConfigurationError("SARVANOM_REDIS_URL", "is not a valid Redis URL") from None
 
 
 def _no_client_setinfo(cls: Any) -> dict[str, Any]:
@@ -97,16 +111,6 @@ def _no_client_setinfo(cls: Any) -> dict[str, Any]:
     if "driver_info" in inspect.signature(cls.__init__).parameters:
         return {"driver_info": None}
     return {"lib_name": None, "lib_version": None}
-
-
-def redacted_url(url: str) -> str:
-    """``scheme://host:port/path`` of a Redis URL: no user, no password, no query."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix://{parts.path}"
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class RedisLink:
@@ -128,7 +132,7 @@ class RedisLink:
         retry_seconds: float = RETRY_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        from redis.exceptions import RedisError
+        from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 
         self.client = client
         self.namespace = namespace
@@ -136,6 +140,11 @@ class RedisLink:
         self.retry_seconds = retry_seconds
         self.outages = 0
         self._errors: tuple[type[BaseException], ...] = (RedisError, OSError)
+        # Refusals of one command (WRONGTYPE, script errors): the key's fault, not an
+        # outage. A read-only replica (after a failover) is an outage of the old primary.
+        self._refusal = ResponseError
+        self._not_refusal = ReadOnlyError
+        self._faults_logged: set[str] = set()
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._probe = threading.Lock()
@@ -162,6 +171,8 @@ class RedisLink:
             try:
                 return command(self.client)
             except self._errors as exc:
+                if self._refused(exc):
+                    raise KeyFault(type(exc).__name__) from None
                 self._lost(exc)
                 raise Unavailable(type(exc).__name__) from None
         if self._monotonic() < self._retry_at or not self._probe.acquire(blocking=False):
@@ -169,7 +180,10 @@ class RedisLink:
         try:
             try:
                 result = command(self.client)
-            except self._errors:
+            except self._errors as exc:
+                if self._refused(exc):
+                    self._back()  # it answered: Redis is up
+                    raise KeyFault(type(exc).__name__) from None
                 self._retry_at = self._monotonic() + self.retry_seconds
                 raise Unavailable("outage") from None
             self._back()
@@ -207,6 +221,24 @@ class RedisLink:
             return False
 
     # -- outage bookkeeping -------------------------------------------------------------
+    def _refused(self, exc: BaseException) -> bool:
+        """True for a refusal of one command (see :class:`KeyFault`); logs the first
+        refusal of each kind (the error's first word, e.g. WRONGTYPE) once."""
+        if not isinstance(exc, self._refusal) or isinstance(exc, self._not_refusal):
+            return False
+        kind = (str(exc).split(" ", 1)[0] or type(exc).__name__)[:40]
+        if kind not in self._faults_logged and len(self._faults_logged) < 64:
+            self._faults_logged.add(kind)
+            logger.warning(
+                "shared state: Redis at %s refused a command (%s: %s); that key is treated "
+                "as missing, the rest of the shared state goes on",
+                self.label,
+                type(exc).__name__,
+                str(exc)[:120],
+                extra={"shared_state": "key_fault", "redis": self.label},
+            )
+        return True
+
     def _lost(self, exc: BaseException) -> None:
         with self._lock:
             if self._down_since is not None:

@@ -12,9 +12,12 @@ too deeply, or with a field of the wrong type or out of range is a miss, never a
 exception. Nothing written can raise either (F15 c): an answer that does not encode (a
 lone surrogate, a type JSON cannot carry) is simply not stored in Redis.
 
-Both methods never raise: while Redis is unavailable a read is a miss (the local level
-still answers) and a write is dropped. A write is deferred (made by the link's writer
-thread, off the request path), so another process finds the entry a moment later.
+No method raises: while Redis is unavailable a read is a miss (the local level still
+answers) and a write is dropped. A write is deferred (made by the link's writer thread,
+off the request path), so another process finds the entry a moment later. A read never
+blocks an event loop: the async client awaits :meth:`RedisCacheLevel.get_async`
+(``redis.asyncio``); a plain :meth:`~RedisCacheLevel.get` made on an event loop (a stream's
+lookup) is a miss now and fetches the entry in the background for the next lookup.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import math
 from typing import Any
 
 from ..types import LLMResponse, ProviderName, Usage
-from .redis_backend import RedisLink, Unavailable
+from .redis_backend import WRITER, RedisLink, Unavailable, on_event_loop
+
+#: Entries fetched in the background for a lookup made on an event loop (bounded).
+PREFETCHED_MAX = 256
 
 #: The largest cached answer stored in Redis (encoded bytes).
 MAX_VALUE_BYTES = 512 * 1024
@@ -40,14 +46,39 @@ class RedisCacheLevel:
         self._link = link
         self._px = max(1, int(lifetime_seconds * 1000))
         self._max = max_value_bytes
+        self._prefetched: dict[str, tuple[float, LLMResponse]] = {}
 
     def get(self, key: str) -> tuple[float, LLMResponse] | None:
         name = self._link.key("cache", key)
+        if on_event_loop():
+            found = self._prefetched.pop(key, None)
+            if found is None and self._link.reachable:
+                WRITER.submit(lambda: self._prefetch(key, name))
+            return found
         try:
             raw = self._link.call(lambda r: r.get(name))
         except Unavailable:  # KeyFault included: a key of another type is a miss (F17)
             return None
         return decode(raw, self._max)
+
+    async def get_async(self, key: str) -> tuple[float, LLMResponse] | None:
+        """:meth:`get`, awaited on the caller's event loop (``redis.asyncio``)."""
+        name = self._link.key("cache", key)
+        try:
+            raw = await self._link.acall(lambda r: r.get(name))
+        except Unavailable:
+            return None
+        return decode(raw, self._max)
+
+    def _prefetch(self, key: str, name: str) -> None:
+        try:
+            found = decode(self._link.call(lambda r: r.get(name)), self._max)
+        except Unavailable:
+            return
+        if found is not None:
+            if len(self._prefetched) >= PREFETCHED_MAX:
+                self._prefetched.clear()
+            self._prefetched[key] = found
 
     def put(self, key: str, fresh_until: float, response: LLMResponse) -> None:
         value = encode(fresh_until, response)

@@ -55,6 +55,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.redis)
 
 
+@pytest.fixture(autouse=True)
+def _forget_earlier_clients() -> None:
+    """Collect the clients of earlier tests: their Redis listener threads end with them
+    (else one whose server's port a new server reuses would log "reachable again")."""
+    import gc
+
+    gc.collect()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[_rs.RedisServer]:
     with _serving() as server:

@@ -31,27 +31,28 @@ from sarvanom_sdk.types import LLMResponse, ProviderName
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
-def breaker_keys(raw: Any) -> dict[str, bytes]:
-    """The shared breaker's keys by field (state, fail_counter, opened_at...)."""
-    found = {}
-    for key in raw.scan_iter(match="*:breaker:*", count=1000):
-        found[key.rsplit(b":", 1)[1].decode()] = key
-    return found
+_FIELDS = {"state": "s", "fail_counter": "f", "opened_at": "o"}
 
 
-def corrupt_breaker(raw: Any, field: str, value: Any) -> None:
+def breaker_key(emu: ProviderEmulator, redis_url: str) -> str:
+    """The shared breaker's Redis key (a hash), as a client names it."""
+    client = SarvanClient(env_file=None, **free_chain(emu, redis_url))
+    [endpoint] = client._core.endpoints[ProviderName.OLLAMA_LOCAL]  # type: ignore[attr-defined]
+    return str(endpoint.circuit._storage.key)
+
+
+def corrupt_breaker(raw: Any, key: str, field: str, value: Any) -> None:
     """Write ``value`` as the breaker's ``field``; a bad ``opened_at`` comes with the
-    state "open" (where it is read)."""
-    state = breaker_keys(raw)["state"]
-    key = state[: -len(b"state")] + field.encode()
-    if field == "opened_at":
-        raw.set(state, b"open")
-    raw.delete(key)
-    if isinstance(value, tuple):  # (type, payload): a key of the wrong type
+    state "open" (where it is read). A (type, payload) value replaces the whole key with
+    a key of that type."""
+    if isinstance(value, tuple):
         kind, payload = value
-        {"list": raw.rpush, "hash": lambda k, p: raw.hset(k, "x", p)}[kind](key, payload)
-    else:
-        raw.set(key, value)
+        raw.delete(key)
+        {"list": raw.rpush, "string": raw.set}[kind](key, payload)
+        return
+    if field == "opened_at":
+        raw.hset(key, "s", b"open")
+    raw.hset(key, _FIELDS[field], value)
 
 
 def both_clients_answer(emu: ProviderEmulator, redis_url: str, prompt: str, **extra: Any) -> None:
@@ -79,8 +80,7 @@ BAD_BREAKER_VALUES = [
     ("opened_at", b"1e9"),
     ("opened_at", b"99999999999999999999"),
     ("state", ("list", b"open")),
-    ("fail_counter", ("hash", b"1")),
-    ("opened_at", ("list", b"1")),
+    ("fail_counter", ("string", b"1")),
 ]
 
 
@@ -89,8 +89,8 @@ def test_f9_a_malformed_breaker_value_is_a_closed_breaker_for_both_clients(
     emu: ProviderEmulator, redis_url: str, raw_redis: Any, field: str, value: Any
 ) -> None:
     """F9 (and F17 for the wrong-type cases): no exception, the provider answers."""
-    both_clients_answer(emu, redis_url, "first")  # creates the breaker's keys
-    corrupt_breaker(raw_redis, field, value)
+    both_clients_answer(emu, redis_url, "first")
+    corrupt_breaker(raw_redis, breaker_key(emu, redis_url), field, value)
     both_clients_answer(emu, redis_url, "again")
 
 
@@ -104,7 +104,7 @@ def test_f9_an_open_breaker_with_a_malformed_opened_at_still_recovers(
     client = SarvanClient(env_file=None, **options)
     emu.inject("ollama", Fault.http(503), times=1)
     assert client.complete("fail").provider is ProviderName.LOCAL_STUB
-    corrupt_breaker(raw_redis, "opened_at", b"1e9")
+    corrupt_breaker(raw_redis, breaker_key(emu, redis_url), "opened_at", b"1e9x")
     for index in range(3):
         client.complete(f"after {index}")
     emu.clear()
@@ -237,8 +237,7 @@ def test_f17_a_wrongtype_budget_key_does_not_turn_off_the_rest_of_the_shared_sta
     """F17: a budget key of another type: paid calls reserve locally (logged once), and
     the breakers and the cache are still shared; no outage."""
     caplog.set_level(logging.INFO, "sarvanom_sdk")
-    raw_redis.hset("sarvanom:budget:committed", "x", "1")
-    raw_redis.hset("{sarvanom:budget}:committed", "x", "1")
+    raw_redis.hset("sarvanom:{budget}:committed", "x", "1")
     options = dict(
         free_chain(emu, redis_url, providers=("openai",)),
         openai_base_url=emu.url_for("openai"),

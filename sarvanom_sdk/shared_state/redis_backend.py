@@ -167,7 +167,7 @@ class RedisLink:
         monotonic: Callable[[], float] = time.monotonic,
         async_client: Callable[[], Any] | None = None,
     ) -> None:
-        from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+        from redis.exceptions import ReadOnlyError, RedisClusterException, RedisError, ResponseError
 
         from .outage import Outage
 
@@ -175,7 +175,12 @@ class RedisLink:
         self.namespace = namespace
         self.label = label
         self.outage = Outage(retry_seconds, monotonic)
-        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+        self._errors: tuple[type[BaseException], ...] = (
+            RedisError,
+            RedisClusterException,  # not a RedisError: no node of a cluster answers
+            OSError,
+            TimeoutError,
+        )
         # Refusals of one command (WRONGTYPE, script errors): the key's fault, not an
         # outage. A read-only replica (after a failover) is an outage of the old primary.
         self._refusal = ResponseError

@@ -267,11 +267,12 @@ class SharedBudgetLedger:
         with the next lease, at :func:`~sarvanom_sdk.shared_state.flush` and at exit, or
         now when a lease's worth has piled up."""
         if max(self._pending[0], self._pending[1]) >= self.lease_nano or self._link.subscriber is None:
-            self._flush_soon()
+            self._flush_soon(spend_too=True)
 
-    def _flush_soon(self) -> None:
-        """(Under lock.) Deltas left from an outage go with the next writer job."""
-        if any(self._pending) and not self._flushing:
+    def _flush_soon(self, spend_too: bool = False) -> None:
+        """(Under lock.) Committed deltas (an outage's or an overdraft's reservations, cost
+        beyond estimates) go with the next writer job; spend alone waits for the tick."""
+        if (self._pending[0] or (spend_too and self._pending[1])) and not self._flushing:
             self._flushing = True
             WRITER.submit(self._flush)
 

@@ -1,8 +1,13 @@
 """The connection to Redis, and the rule that makes Redis a helper, never a dependency.
 
-Every Redis command of the SDK goes through :meth:`RedisLink.call`. It gives the command
-the client, and turns any failure into :class:`Unavailable`, which the caller answers by
-carrying on with its local state. The link remembers an outage:
+Every Redis command of the SDK goes through :meth:`RedisLink.call` (blocking, bounded: the
+sync client and the SDK's background threads) or :meth:`RedisLink.acall` (awaited with
+``redis.asyncio`` on the caller's event loop: the async client). Both give the command the
+client and turn any failure into :class:`Unavailable`, which the caller answers by carrying
+on with its local state (a refusal of one command, e.g. WRONGTYPE, is a
+:class:`KeyFault`: that key's miss, not an outage). No blocking call is ever made on a
+thread that runs an event loop (:func:`on_event_loop`). The outage rule, decided once in
+:class:`~.outage.Outage`:
 
 * a command blocks for at most :data:`COMMAND_BOUND_SECONDS`: 0.1 s to connect (a new
   connection; no handshake round trips) plus 0.2 s for the reply. redis-py's own retries
@@ -17,11 +22,12 @@ So during an outage a process waits on Redis at most once per retry period (one 
 bound, in the one caller that probes); while Redis answers, each command waits at most its
 bound.
 
-Writes nobody waits for (a cached answer, a budget settlement) are handed to
-:data:`WRITER`, one daemon thread per process that runs them in order, off the request
-path; :func:`sarvanom_sdk.shared_state.flush` waits for them (at interpreter exit too, at most
-:data:`EXIT_FLUSH_SECONDS`). When more than :data:`WRITER_LIMIT` writes wait, a write runs
-in its caller instead (never dropped).
+Writes nobody waits for (a cached answer, a breaker change, budget spend, the next lease)
+are handed to :data:`WRITER`, one daemon thread per process that runs them in order, off
+the request path; :func:`sarvanom_sdk.shared_state.flush` waits for them (at interpreter
+exit too, at most :data:`EXIT_FLUSH_SECONDS`). When more than :data:`WRITER_LIMIT` writes
+wait, a write runs in its caller instead (never dropped), unless the caller is on an event
+loop (then it waits in the queue).
 
 The password in the URL never reaches a log record or the health output (see
 :func:`redacted_url`). Importing this module imports redis-py; it is imported only when
@@ -370,7 +376,7 @@ class Writer:
                 threading.Thread(
                     target=self._run, name="sarvanom-redis-writer", daemon=True
                 ).start()
-            if len(self._jobs) < self._limit:
+            if len(self._jobs) < self._limit or on_event_loop():
                 self._jobs.append(job)
                 self._cond.notify_all()
                 return

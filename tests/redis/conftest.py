@@ -56,11 +56,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _forget_earlier_clients() -> None:
-    """Collect the clients of earlier tests: their Redis listener threads end with them
-    (else one whose server's port a new server reuses would log "reachable again")."""
+def _forget_clients() -> Iterator[None]:
+    """Collect each test's clients before and after it: their Redis listener threads end
+    with them (else one whose server is gone keeps reconnecting, and one whose server's
+    port a new server reuses logs "reachable again" in a later test)."""
     import gc
 
+    gc.collect()
+    yield
     gc.collect()
 
 

@@ -234,3 +234,40 @@ def test_issue16_2_failures_in_several_processes_add_up(redis_url: str) -> None:
     theirs.increment_counter()
     assert flush()
     assert theirs.counter == 2
+
+
+def test_issue16_2_reservations_on_event_loops_pass_the_budget_by_at_most_a_lease_each(
+    redis_url: str,
+) -> None:
+    """Item 2, the documented bound: four processes' ledgers reserving on event loops
+    (never waiting on Redis) spend at most the budget plus one lease per process."""
+    from sarvanom_sdk.shared_state.ledger import SharedBudgetLedger
+
+    budget, amount = 0.01, 0.0001
+
+    def ledger() -> SharedBudgetLedger:
+        client, make_async = make_clients(redis_url)
+        return SharedBudgetLedger(RedisLink(client, "lease", async_client=make_async), budget)
+
+    ledgers = [ledger() for _ in range(4)]
+
+    async def spend(one: SharedBudgetLedger) -> int:
+        granted = 0
+        for _ in range(400):
+            hold = one.reserve(amount)
+            if hold is not None:
+                granted += 1
+                one.settle(hold, amount)
+            await asyncio.sleep(0.0005)  # the writer thread fetches leases meanwhile
+        return granted
+
+    async def run() -> list[int]:
+        return list(await asyncio.gather(*(spend(one) for one in ledgers)))
+
+    granted = asyncio.run(run())
+    assert flush()
+    spent = sum(granted) * amount
+    lease = ledgers[0].lease_nano / 1e9
+    assert spent <= budget + 4 * lease + 1e-9, (spent, granted)
+    assert spent >= budget * 0.5, (spent, granted)
+    assert ledgers[0].spent_usd == pytest.approx(spent, abs=1e-9)

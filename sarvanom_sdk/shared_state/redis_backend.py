@@ -139,6 +139,18 @@ def _no_client_setinfo(cls: Any) -> dict[str, Any]:
     return {"lib_name": None, "lib_version": None}
 
 
+async def _bounded(awaitable: Any, seconds: float) -> Any:
+    """``await awaitable`` for at most ``seconds`` (TimeoutError): ``asyncio.timeout`` where
+    there is one (no extra task per command), else ``wait_for``."""
+    import asyncio
+
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is None:
+        return await asyncio.wait_for(awaitable, seconds)
+    async with timeout(seconds):
+        return await awaitable
+
+
 def on_event_loop() -> bool:
     """True when called from a thread that is running an asyncio event loop: there, no
     Redis command may block (it is awaited, or handed to a background thread)."""
@@ -246,7 +258,7 @@ class RedisLink:
             raise Unavailable("outage")
         try:
             client = self._async_client()
-            result = await asyncio.wait_for(command(client), COMMAND_BOUND_SECONDS + 0.05)
+            result = await _bounded(command(client), COMMAND_BOUND_SECONDS + 0.05)
         except (*self._errors, asyncio.TimeoutError) as exc:
             raise self._failure(ticket, exc) from None
         except BaseException:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -314,6 +315,7 @@ class SharedTrialGate:
         self._token: bytes | None = None
         self._claim: tuple[bytes, float] | None = None  # won by the writer, not yet taken
         self._claiming = False
+        _GATES.add(self)
 
     def acquire(self) -> bool:
         """True when this caller holds the trial (then it must call :meth:`release`)."""
@@ -380,3 +382,17 @@ class SharedTrialGate:
             return
         with suppress(Unavailable):
             self._link.run_script(_UNLOCK, [self._key], [token])
+
+
+_GATES: weakref.WeakSet[SharedTrialGate] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """In a forked child no trial of the parent runs and no claim is in flight."""
+    for gate in list(_GATES):
+        gate._local = threading.Lock()
+        gate._token = gate._claim = None
+        gate._claiming = False
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import os
 import threading
 import time
 import weakref
@@ -301,6 +302,17 @@ def send_pending() -> None:
     """Send every ledger's pending spend now (for :func:`~sarvanom_sdk.shared_state.flush`)."""
     for ledger in list(_LEDGERS):
         ledger._flush()
+
+
+def _after_fork() -> None:
+    """In a forked child: no writer job of the parent will ever run here, so no refill or
+    flush is in flight, and the parent's lock may have been held at the fork."""
+    for ledger in list(_LEDGERS):
+        ledger._lock = threading.Lock()
+        ledger._refilling = ledger._flushing = False
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 @atexit.register

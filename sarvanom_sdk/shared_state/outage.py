@@ -14,8 +14,10 @@ command ended; it never does I/O itself.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 GO = 1
@@ -32,6 +34,7 @@ class Outage:
         self._probe = threading.Lock()
         self._down_since: float | None = None
         self._retry_at = 0.0
+        _ALL.add(self)
 
     @property
     def down(self) -> bool:
@@ -70,3 +73,16 @@ class Outage:
             self._retry_at = now + self.retry_seconds
             self.count += 1
         return True
+
+
+_ALL: weakref.WeakSet[Outage] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """A forked child gets fresh locks (the parent's may have been held at the fork)."""
+    for outage in list(_ALL):
+        outage._lock = threading.Lock()
+        outage._probe = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -438,8 +438,10 @@ def _check(s: Settings) -> None:
     _concurrency_map(s.max_concurrency)
     if s.max_retries > 10:
         raise ConfigurationError("SARVANOM_MAX_RETRIES", f"must be at most 10, got {s.max_retries}")
-    if s.redis_url is not None and urlsplit(s.redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigurationError("SARVANOM_REDIS_URL", "must start with redis://, rediss:// or unix://")
+    if s.redis_url is not None:  # the forms shared_state accepts; the value is never echoed
+        from .shared_state.redis_url import parse
+
+        parse(s.redis_url)
     check_keyed_urls(s)
     _note_attempt_above_total(s)
 

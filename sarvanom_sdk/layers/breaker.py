@@ -24,7 +24,9 @@ another process opened during that call stays open.
 
 A failure that does not trip breakers (our own 4xx) proves the provider is up and counts
 as a success. A cancelled call releases its admission and counts as nothing. A 429's
-Retry-After holds the provider out at least that long, whatever the breaker says.
+Retry-After (or an exhausted quota) holds the provider out at least that long, whatever
+the breaker says; with a shared storage (one that has ``hold``/``hold_until``) the hold
+is shared too, so one process's 429 keeps every process off the provider until the reset.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class ProviderCircuit:
         self._hold_until: datetime | None = None
         # A remote storage reads state and failure counter together (one round trip).
         self._remote = hasattr(self._storage, "state_and_counter")
+        # A storage with ``hold(until)``/``hold_until`` shares Retry-After and quota holds.
+        self._shared_hold = hasattr(self._storage, "hold")
         self._state_and_counter: Any = getattr(
             self._storage, "state_and_counter", self._read_state_and_counter
         )
@@ -125,6 +129,9 @@ class ProviderCircuit:
         for skipping."""
         now = self._clock.wall()
         hold = self._hold_until
+        if self._shared_hold:  # a hold any process took (its mirror: no I/O)
+            other = self._storage.hold_until
+            hold = other if hold is None or (other is not None and other > hold) else hold
         if hold is not None and now < hold:
             return f"rate limited until {_hms(hold)}"
         if self._remote:
@@ -136,14 +143,20 @@ class ProviderCircuit:
             return CLEAN if settled == ADMITTED and failures == 0 else settled
         if not self._trial.acquire():
             return "circuit half-open, trial call in progress"
-        state = self._storage.state  # again: another caller's trial may just have ended
-        settled = self._settled(state, now)
-        if settled is not None:
-            self._trial.release()
-            return settled
-        if state != self._pb.STATE_HALF_OPEN:
-            self._breaker.half_open()
-        return TRIAL
+        ticket: int | str = ""
+        try:  # from here the trial gate is released on every path but TRIAL (F9)
+            state = self._storage.state  # again: another caller's trial may just have ended
+            settled = self._settled(state, now)
+            if settled is not None:
+                ticket = settled
+                return settled
+            if state != self._pb.STATE_HALF_OPEN:
+                self._breaker.half_open()
+            ticket = TRIAL
+            return TRIAL
+        finally:
+            if ticket != TRIAL:
+                self._trial.release()
 
     def _settled(self, state: str, now: datetime) -> int | str | None:
         """``ADMITTED`` when closed, the reason to skip while open, None when a trial call
@@ -179,6 +192,8 @@ class ProviderCircuit:
         hold = self._clock.wall() + timedelta(seconds=seconds)
         if self._hold_until is None or hold > self._hold_until:
             self._hold_until = hold
+            if self._shared_hold:
+                self._storage.hold(hold)  # every process keeps off until then
 
     def record_failure(self, ticket: int, error: ProviderError) -> None:
         if error.retry_after and error.status == 429:

@@ -91,6 +91,21 @@ class ResponseCache:
         self.misses += 1
         return None
 
+    async def get_fresh_async(self, key: str) -> LLMResponse | None:
+        """:meth:`get_fresh` with the shared level awaited (its ``get_async``), so a
+        shared lookup never blocks the event loop."""
+        with self._lock:
+            entry = self._entries.get(key)
+        fetch = getattr(self._shared, "get_async", None)
+        if fetch is None or (entry is not None and self._clock.monotonic() < entry[0]):
+            return self.get_fresh(key)
+        found = await fetch(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self._as_local(key, found)
+        return self.get_fresh(key)
+
     def get_stale(self, key: str) -> LLMResponse | None:
         with self._lock:
             entry = self._entries.get(key)
@@ -109,8 +124,9 @@ class ResponseCache:
     def _from_shared(self, key: str) -> tuple[float, LLMResponse] | None:
         """The shared level's entry as a local one (copied into this process's cache)."""
         found = None if self._shared is None else self._shared.get(key)
-        if found is None:
-            return None
+        return None if found is None else self._as_local(key, found)
+
+    def _as_local(self, key: str, found: tuple[float, LLMResponse]) -> tuple[float, Any]:
         fresh_for = found[0] - self._clock.wall().timestamp()
         entry = (self._clock.monotonic() + fresh_for, found[1])
         with self._lock:
@@ -168,7 +184,7 @@ class CacheLayer:
         key = self._key_of(request)
         if key is None:
             return await call_next(request)  # type: ignore[no-any-return]
-        hit = self._cache.get_fresh(key)
+        hit = await self._cache.get_fresh_async(key)
         if hit is not None:
             return served_from_cache(hit, request, stale=False)
         return self._settle(key, request, await call_next(request))

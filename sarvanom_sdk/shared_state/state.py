@@ -65,21 +65,30 @@ class RedisState:
         self.link = link
         self._shared: set[str] = set()
 
-    def _breaker_namespace(self, provider: str, url: str) -> str:
-        # One namespace per breaker; the URL is hashed, never stored.
+    def _breaker_key(self, provider: str, url: str) -> str:
+        # One hash per breaker; the URL is hashed, never stored. Hash-tagged: the
+        # breaker's hash and its trial lock live in one Cluster slot.
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-        return str(self.link.key("breaker", provider, digest))
+        return str(self.link.tagged(f"breaker:{provider}:{digest}"))
+
+    def _subscriber(self) -> Any:
+        from .notify import Subscriber
+
+        if self.link.subscriber is None:
+            self.link.subscriber = Subscriber(self.link, self.link.key("breakers"))
+        return self.link.subscriber
 
     def circuit_storage(self, provider: str, url: str) -> Any:
         from .circuit_storage import SharedCircuitStorage
 
         self._shared.add("circuit_breakers")
-        return SharedCircuitStorage(self.link, self._breaker_namespace(provider, url))
+        key = self._breaker_key(provider, url)
+        return SharedCircuitStorage(self.link, key, self._subscriber())
 
     def trial_gate(self, provider: str, url: str, ttl_seconds: float) -> Any:
         from .circuit_storage import SharedTrialGate
 
-        key = f"{self._breaker_namespace(provider, url)}:trial"
+        key = f"{self._breaker_key(provider, url)}:trial"
         return SharedTrialGate(self.link, key, ttl_seconds)
 
     def cache_level(self, lifetime_seconds: float) -> SharedLevel | None:
@@ -97,12 +106,15 @@ class RedisState:
         return SharedBudgetLedger(self.link, budget_usd)
 
     def describe(self) -> dict[str, Any]:
-        """Backend, whether Redis answers a PING now (at most one command timeout; no I/O
-        during an outage's retry wait), namespace, what is shared, the server (no
-        credentials)."""
+        """Backend, whether Redis answered the last command (no I/O here: a health check
+        never waits on Redis; a PING is sent in the background for the next report),
+        namespace, what is shared, the server (no credentials)."""
+        from .redis_backend import WRITER
+
+        WRITER.submit(self.link.ping)  # refreshes what the next report says
         return {
             "backend": "redis",
-            "reachable": self.link.ping(),
+            "reachable": self.link.reachable,
             "namespace": self.link.namespace,
             "shared": sorted(self._shared),
             "url": self.link.label,
@@ -116,6 +128,10 @@ def flush(timeout: float = 1.0) -> bool:
         return True
     from .redis_backend import WRITER
 
+    if "sarvanom_sdk.shared_state.ledger" in sys.modules:
+        from .ledger import send_pending
+
+        WRITER.submit(send_pending)  # budget spend is batched: send it now
     return WRITER.flush(timeout)
 
 
@@ -131,7 +147,8 @@ def open_shared_state(settings: Settings) -> StateBackend:
         raise ConfigurationError(
             "SARVANOM_REDIS_NAMESPACE", "must be 1-64 characters of A-Z a-z 0-9 _ . : { } -"
         )
-    from .redis_backend import RedisLink, make_client, redacted_url
+    from .redis_backend import RedisLink, make_clients, redacted_url
 
-    client = make_client(settings.redis_url)
-    return RedisState(RedisLink(client, namespace, label=redacted_url(settings.redis_url)))
+    client, make_async = make_clients(settings.redis_url)
+    label = redacted_url(settings.redis_url)
+    return RedisState(RedisLink(client, namespace, label=label, async_client=make_async))

@@ -55,6 +55,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.redis)
 
 
+@pytest.fixture(autouse=True)
+def _forget_clients() -> Iterator[None]:
+    """Collect each test's clients before and after it: their Redis listener threads end
+    with them (else one whose server is gone keeps reconnecting, and one whose server's
+    port a new server reuses logs "reachable again" in a later test)."""
+    import gc
+
+    gc.collect()
+    yield
+    gc.collect()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[_rs.RedisServer]:
     with _serving() as server:

@@ -58,6 +58,8 @@ class RedisServer:
             str(self._folder),
             "--protected-mode",
             "yes",
+            "--enable-debug-command",
+            "local",  # DEBUG SLEEP: a slow Redis (tests/redis/test_hot_path.py)
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout

@@ -196,10 +196,13 @@ def test_no_prompt_and_no_key_is_ever_written_to_redis(
     assert flush()
     secrets = (marker, *canaries(), emu.url_for("ollama"), emu.url_for("openai"))
     keys = list(raw_redis.scan_iter(count=1000))
-    assert any(b":budget:" in k for k in keys) and any(b":cache:" in k for k in keys)
-    assert any(b":breaker:" in k for k in keys)
+    assert any(b"{budget}:" in k for k in keys) and any(b":cache:" in k for k in keys)
+    assert any(b"{breaker:" in k for k in keys)
     for key in keys:
-        value = raw_redis.get(key)
+        if raw_redis.type(key) == b"hash":
+            value = b"|".join(b"%s=%s" % kv for kv in raw_redis.hgetall(key).items())
+        else:
+            value = raw_redis.get(key)
         for text in (key, value):
             assert not any(s.encode() in text for s in secrets), (key, value)
     assert any(ANSWER.encode() in raw_redis.get(k) for k in keys if b":cache:" in k)

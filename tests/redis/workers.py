@@ -4,7 +4,8 @@ Each worker builds its own :class:`SarvanClient` (from the environment the test 
 has — canary keys included — plus explicit overrides, never a ``.env`` file) and runs
 commands sent by the test: ``build``, ``complete``, ``together`` (wait on a barrier shared
 by all workers, then complete: they call at the same moment), ``spend`` (paid calls until
-the budget refuses) and ``stop``. Answers come back as plain dicts.
+the budget refuses), ``load`` (requests back to back for some seconds), ``health`` (the
+shared-state report) and ``stop``. Answers come back as plain dicts.
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ def _spend(client: Any, prefix: str, limit: int, max_tokens: int) -> list[dict[s
     return out
 
 
+def _load(client: Any, seconds: float, prefix: str) -> dict[str, Any]:
+    """Requests back to back for ``seconds``: how many, by provider, and any exception."""
+    import time
+    import uuid
+
+    providers: dict[str, int] = {}
+    errors: list[str] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            response = client.complete(f"{prefix} {uuid.uuid4().hex}")
+        except Exception as exc:  # a lost request: the test fails on it
+            errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            continue
+        providers[response.provider.value] = providers.get(response.provider.value, 0) + 1
+    return {"providers": providers, "errors": errors}
+
+
 def serve(commands: Any, results: Any, barrier: Any) -> None:
     """The worker's loop (runs in the child process)."""
     from sarvanom_sdk import SarvanClient
@@ -56,6 +75,10 @@ def serve(commands: Any, results: Any, barrier: Any) -> None:
             elif command == "together":
                 barrier.wait(TIMEOUT)
                 result = summary(client.complete(**args))
+            elif command == "load":
+                result = _load(client, **args)
+            elif command == "health":
+                result = client.health_report()["shared_state"]
             elif command == "spend":
                 barrier.wait(TIMEOUT)
                 result = _spend(client, **args)

@@ -38,6 +38,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .stack import AsyncHandler, Handler
@@ -279,6 +280,26 @@ def incoming_context(headers: Mapping[str, str]) -> Any:
     from opentelemetry import propagate
 
     return propagate.extract(headers)
+
+
+@contextmanager
+def continued_trace(headers: Mapping[str, str]) -> Iterator[None]:
+    """While the block runs, spans started in it continue the request's ``traceparent``
+    (a no-op when OpenTelemetry is not in use or the request carries none)."""
+    if "traceparent" not in headers:
+        yield
+        return
+    context = incoming_context(headers)
+    if context is None:
+        yield
+        return
+    from opentelemetry import context as otel_context
+
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def _request_attributes(request: LLMRequest, operation: str) -> dict[str, Any]:

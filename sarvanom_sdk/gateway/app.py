@@ -54,6 +54,7 @@ from ..chain import active_chain
 from ..client import AsyncSarvanClient, AsyncStream
 from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
 from ..settings import Settings
+from ..telemetry import continued_trace
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import openai_compat
 from .access import Access, is_preflight
@@ -336,7 +337,9 @@ async def _observe(
     busy = request.app[GATEWAY].busy_connections
     busy.add(request.protocol)
     try:
-        with request.app[GATEWAY].overhead.watching(request[TRACE_ID]):
+        with request.app[GATEWAY].overhead.watching(request[TRACE_ID]), continued_trace(
+            request.headers
+        ):
             response = await handler(request)
     except GatewayError as error:
         response = error_response(error)

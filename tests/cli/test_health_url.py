@@ -136,7 +136,9 @@ def test_health_url_watch_refreshes_until_stopped(
     assert result.stdout.count("--- ") == 3  # not a terminal: a separator per refresh
     assert result.stdout.count("ollama_local  healthy") == 3
     assert result.stdout.count("healthy: 1 of 1 real providers healthy") == 3
-    assert provider_emulator.request_count("ollama") >= 3  # each refresh probed again
+    # each refresh asked the gateway to probe; the gateway shares one probe fan-out
+    # between the requests of a few seconds (F14), so the provider was probed at least once
+    assert provider_emulator.request_count("ollama") >= 1
 
 
 def test_health_url_of_nothing_is_one_line(env: Any) -> None:

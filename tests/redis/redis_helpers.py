@@ -15,12 +15,15 @@ ANSWER = "The emulated provider answers without repeating the question."
 
 
 def free_chain(emu: ProviderEmulator, redis_url: str, **extra: Any) -> dict[str, Any]:
-    """Client overrides: ollama_local on the emulator (then the stub), state in Redis."""
+    """Client overrides: ollama_local on the emulator (then the stub), state in Redis.
+    Background breaker probes are off: the emulator's health endpoint answers even while a
+    test's fault fails its calls, so a probe would let the trial through at once."""
     return {
         "ollama_base_url": emu.url_for("ollama"),
         "providers": ("ollama_local",),
         "redis_url": redis_url,
         "max_retries": 0,
+        "breaker_probe_interval": 0,
         **extra,
     }
 

@@ -79,6 +79,11 @@ def serve(commands: Any, results: Any, barrier: Any) -> None:
                 result = _load(client, **args)
             elif command == "health":
                 result = client.health_report()["shared_state"]
+            elif command == "circuits":  # provider -> breaker state, as this worker sees it
+                result = {
+                    name: health.circuit_state
+                    for name, health in client.get_provider_health().items()
+                }
             elif command == "spend":
                 barrier.wait(TIMEOUT)
                 result = _spend(client, **args)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .endpoints import Admitted
 from .errors import ClientRequestError, ProviderTimeout
-from .types import Attempt, AttemptOutcome, LLMRequest, ProviderName
+from .types import Attempt, AttemptOutcome, LLMRequest, Message, ProviderName
 
 if TYPE_CHECKING:
     from .router import Router
@@ -140,7 +140,8 @@ class ContinueRecovery:
 def with_prefill(request: LLMRequest, prefix: str) -> LLMRequest:
     """``request``'s conversation with ``prefix`` as a final assistant message to continue
     (never cached: it is a fragment of another answer)."""
-    messages = [*request.chat_messages(), {"role": "assistant", "content": prefix}]
+    asked = request.messages or (Message("user", request.prompt or ""),)
+    messages = (*asked, Message("assistant", prefix))
     return replace(request, prompt=None, messages=messages, cache=False)
 
 

@@ -246,6 +246,11 @@ class WireAdapter:
     """
 
     accepts_prefill: bool = False
+    #: What the protocol translates (:data:`sarvanom_sdk.chat.CAPABILITIES` keys); none
+    #: unless a subclass or instance says more (issue 14).
+    capabilities: frozenset[str] = frozenset()
+    #: The configured model's context window in tokens, when known.
+    context_window: int | None = None
 
     __slots__ = (
         "name",
@@ -312,8 +317,8 @@ class TerminatedDecoder(ABC, Generic[Frame]):
     :class:`ProviderConnectionError` (the stream was cut) — unless the last event carried
     the protocol's finish marker (a ``finish_reason``, a ``stop_reason``) and the body
     ended cleanly: some servers end a complete stream without the terminator (issue 13
-    item 1). A malformed event mid-stream (after a valid one) is skipped and counted in ``malformed`` (item 5);
-    more than :data:`MAX_MALFORMED_EVENTS` is a :class:`BadResponseError`."""
+    item 1). A malformed event mid-stream (after a valid one) is skipped and counted in
+    ``malformed`` (item 5); more than :data:`MAX_MALFORMED_EVENTS` is a :class:`BadResponseError`."""
 
     __slots__ = ("provider", "secrets", "done", "malformed", "_valid")
 

@@ -54,7 +54,16 @@ class ProtocolSwitch:
     """An adapter that speaks one of several wire protocols, chosen at construction:
     ``protocol`` names it, and every call goes to that protocol's adapter."""
 
-    __slots__ = ("name", "paid", "default_model", "secrets", "protocol", "_wire")
+    __slots__ = (
+        "name",
+        "paid",
+        "default_model",
+        "secrets",
+        "capabilities",
+        "context_window",
+        "protocol",
+        "_wire",
+    )
 
     def __init__(self, protocol: str, wire: ProviderAdapter) -> None:
         self.protocol = protocol
@@ -63,6 +72,8 @@ class ProtocolSwitch:
         self.paid = wire.paid
         self.default_model = wire.default_model
         self.secrets = wire.secrets
+        self.capabilities = wire.capabilities
+        self.context_window = wire.context_window
 
     def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
         return self._wire.build(request, stream=stream)

@@ -352,6 +352,20 @@ class LLMRequest:
         for name in ("presence_penalty", "frequency_penalty"):
             set_(self, name, parse_number(name, getattr(self, name), -2.0, 2.0))
 
+    def needs_chat_fields(self) -> bool:
+        """Whether any chat-surface field (tools ... penalties) is set: adapters skip
+        their translation for a plain request."""
+        return not (
+            self.tools is None
+            and self.response_format is None
+            and self.stop is None
+            and self.top_p is None
+            and self.seed is None
+            and self.presence_penalty is None
+            and self.frequency_penalty is None
+            and self.parallel_tool_calls is None
+        )
+
     def needed_capabilities(self) -> frozenset[str]:
         """What a provider must support to answer this request (see
         :func:`sarvanom_sdk.chat.needed_capabilities`); empty for plain text chat."""

@@ -432,7 +432,8 @@ class Attempt:
     "paid API disabled", "HTTP 503: ..."); it never holds a key or the prompt.
     ``error_type`` is the failure's typed cause (``timeout``, ``stalled``, ``connection``,
     ``stream_cut``, ``malformed_reply``, ``too_large``, ``content_filter``,
-    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``);
+    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``;
+    ``unsupported``: skipped for lacking a capability the request needs);
     None for an attempt that did not fail. ``endpoint`` names the base URL (scheme, host
     and port) when the provider has several.
     """

@@ -455,3 +455,18 @@ def test_issue14_a_streamed_tool_loop_continues_on_the_next_provider() -> None:
     sent = h.adapter(GPU).requests[-1]
     assert sent.messages is not None and sent.messages[1].tool_calls == (call,)
     assert sent.messages[2].tool_call_id == "call_1"
+
+
+def test_issue14_a_plain_requests_cache_key_is_unchanged() -> None:
+    """Keys of requests without the new fields are what they were before issue 14, so a
+    shared (Redis) cache filled by an older version stays valid."""
+    import hashlib
+
+    request = LLMRequest(
+        messages=[{"role": "user", "content": "hi"}], system="s", max_tokens=9, trace_id="t"
+    )
+    old_payload = ("chain", None, "s", None, [["user", "hi"]], 9, 0.7, None)
+    old = hashlib.sha256(
+        json.dumps(old_payload, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
+    assert request_key(request, "chain") == old

@@ -154,10 +154,10 @@ class Message:
             name = item.get("name")
         else:
             raise InvalidRequestError(where, "must be a mapping with 'role' and 'content'")
-        if type(content) is str and not calls and call_id is None and name is None:
-            if role in _TEXT_ROLES and content.strip():  # plain text: the common case
-                _encodable(f"{where}.content", content)
-                return cls(role, content)
+        plain = type(content) is str and not calls and call_id is None and name is None
+        if plain and role in _TEXT_ROLES and content.strip():  # plain text: the common case
+            _encodable(f"{where}.content", content)
+            return cls(role, content)
         if role not in ROLES:
             raise InvalidRequestError(
                 f"{where}.role", f"unknown role {role!r}; allowed: {', '.join(ROLES)}"

@@ -477,3 +477,13 @@ def test_issue14_streamed_wrapped_answer_is_unwrapped_at_the_block_end() -> None
 def test_issue14_streamed_wrapped_answer_without_its_value_is_a_bad_response() -> None:
     data = answer_stream(ANSWER_VALUE_TOOL, ['{"other": 1}'])
     assert type(h.stream_error(ADAPTER.stream_decoder, data)) is BadResponseError
+
+
+def test_issue14_tool_stream_cut_anywhere_before_its_stop_reason_raises() -> None:
+    h.cut_everywhere(ADAPTER.stream_decoder, TOOL_STREAM, b'"stop_reason": "tool_use"')
+
+
+def test_issue14_tool_stream_ending_cleanly_after_its_stop_reason_is_complete() -> None:
+    data = TOOL_STREAM[: TOOL_STREAM.index(b"event: message_stop")]
+    result = c.streamed(ADAPTER.stream_decoder, [data])
+    assert (result.calls, result.done.finish_reason) == (CALLS, "tool_calls")

@@ -326,3 +326,7 @@ def test_issue14_streamed_malformed_arguments_are_a_bad_response() -> None:
     bad = {"function": {"name": "get_weather", "arguments": "Paris"}}
     data = h.ndjson(chunk("Let me check."), chunk(tool_calls=[bad]), FINAL)
     assert type(h.stream_error(ADAPTER.stream_decoder, data)) is BadResponseError
+
+
+def test_issue14_tool_stream_cut_anywhere_before_the_done_object_raises() -> None:
+    h.cut_everywhere(ADAPTER.stream_decoder, TOOL_STREAM, b'"done_reason": "stop"')

@@ -6,7 +6,8 @@ Requests (documented shapes)::
 
     user image   {"type": "image", "source": {"type": "base64", "media_type", "data"}}
                  {"type": "image", "source": {"type": "url", "url"}}
-    tool call    assistant {"type": "tool_use", "id", "name", "input": {...}}
+    tool call    assistant {"type": "tool_use", "id", "name", "input": {...}} (ids made
+                 valid for the API: :func:`wire_id`)
     tool result  user {"type": "tool_result", "tool_use_id", "content"?} — consecutive
                  results share one user turn, as the API requires
     tools        [{"name", "description"?, "input_schema"}]
@@ -26,7 +27,9 @@ so the name is what tells the answer from a call).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -120,15 +123,34 @@ def _assistant_content(message: Message, where: str) -> str | list[dict[str, Any
         blocks.append({"type": "text", "text": message.text})
     for number, call in enumerate(message.tool_calls):
         arguments = request_arguments(call, f"{where}.tool_calls[{number}].function.arguments")
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
+        blocks.append(
+            {"type": "tool_use", "id": wire_id(call.id), "name": call.name, "input": arguments}
+        )
     return blocks
 
 
 def _tool_result(message: Message) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": wire_id(message.tool_call_id)}
     if message.text:
         block["content"] = message.text
     return block
+
+
+#: The ids the Messages API accepts for ``tool_use`` blocks.
+_ID = re.compile(r"[A-Za-z0-9_-]+")
+_NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def wire_id(call_id: str | None) -> str:
+    """A tool call id as the Messages API accepts it (``^[a-zA-Z0-9_-]+$``): unchanged
+    when valid; otherwise (an id another provider made, e.g. with ``:`` or ``.``) the
+    other characters become ``_`` and a digest of the original is appended, so a call
+    and its result still match and two ids never merge into one."""
+    text = call_id or ""
+    if _ID.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{_NOT_ID.sub('_', text)}_{digest}"
 
 
 def tools_and_choice(

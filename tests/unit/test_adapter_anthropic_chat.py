@@ -6,6 +6,7 @@ the Messages API's documentation (tool use, vision, streaming guides)."""
 from __future__ import annotations
 
 import json
+import re
 
 import adapter_helpers as h
 import chat_adapter_helpers as c
@@ -487,3 +488,21 @@ def test_issue14_tool_stream_ending_cleanly_after_its_stop_reason_is_complete() 
     data = TOOL_STREAM[: TOOL_STREAM.index(b"event: message_stop")]
     result = c.streamed(ADAPTER.stream_decoder, [data])
     assert (result.calls, result.done.finish_reason) == (CALLS, "tool_calls")
+
+
+def test_issue14_call_ids_from_other_providers_are_made_valid_and_still_match() -> None:
+    """The Messages API refuses tool_use ids outside ``^[a-zA-Z0-9_-]+$``; an id another
+    provider made (``functions.get_weather:0``) is rewritten the same way in the call and
+    in its result, and two ids that differ only in such characters stay apart."""
+    ids = ["functions.get_weather:0", "functions_get_weather_0", "functions:get_weather.0"]
+    messages: list[dict[str, object]] = [ASK]
+    for call_id in ids:
+        call = {**ASKED["tool_calls"][0], "id": call_id}
+        messages += [{**ASKED, "tool_calls": [call]}, {**RESULT, "tool_call_id": call_id}]
+    sent = body(messages=messages, tools=[c.WEATHER_TOOL])["messages"]
+    uses = [turn["content"][1]["id"] for turn in sent[1::2]]
+    results = [turn["content"][0]["tool_use_id"] for turn in sent[2::2]]
+    assert uses == results
+    assert uses[1] == "functions_get_weather_0"  # a valid id is kept as it is
+    assert len(set(uses)) == 3
+    assert all(re.fullmatch(r"[a-zA-Z0-9_-]+", u) for u in uses)

@@ -22,7 +22,9 @@ called instead). Its ``input`` is the answer: the reply's JSON ``content``. A sc
 whose root is not an object (Anthropic's ``input_schema`` must be one) is wrapped as the
 ``value`` property of :data:`ANSWER_VALUE_TOOL` and unwrapped from the reply. The names
 are reserved: a caller's tool may not use them (the reply is read without the request,
-so the name is what tells the answer from a call).
+so the name is what tells the answer from a call). A conversation that ends with an
+assistant prefill (a cut JSON answer being continued) gets no answer tool: the model
+continues the JSON as text.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def tools_and_choice(
     choice = request.tool_choice
     mode = choice.mode if choice is not None else None
     named = choice.name if choice is not None and choice.mode == "function" else None
-    answer = _answer_tool(request.response_format)
+    answer = None if _prefilled(request) else _answer_tool(request.response_format)
     wire: dict[str, Any] | None
     if answer is not None:
         tools.append(answer)
@@ -192,6 +194,15 @@ def tools_and_choice(
     if request.parallel_tool_calls is False and wire is not None and wire["type"] != "none":
         wire["disable_parallel_tool_use"] = True
     return tools, wire
+
+
+def _prefilled(request: LLMRequest) -> bool:
+    """The conversation ends with assistant text the model is to continue (a prefill:
+    the caller's, or a cut stream's text sent on by ``stream_recovery="continue"``).
+    Structured output then continues that JSON text instead of calling the answer tool,
+    which would start a new answer after the part already delivered."""
+    messages = request.messages or ()
+    return bool(messages) and messages[-1].role == "assistant" and not messages[-1].tool_calls
 
 
 #: ``tool_choice`` modes without a name, as the Messages API's types.

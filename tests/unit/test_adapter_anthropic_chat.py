@@ -506,3 +506,16 @@ def test_issue14_call_ids_from_other_providers_are_made_valid_and_still_match() 
     assert uses[1] == "functions_get_weather_0"  # a valid id is kept as it is
     assert len(set(uses)) == 3
     assert all(re.fullmatch(r"[a-zA-Z0-9_-]+", u) for u in uses)
+
+
+def test_issue14_a_prefilled_json_answer_is_continued_as_text_not_restarted_by_the_tool() -> None:
+    """stream_recovery="continue" sends the JSON delivered so far as a prefill: the
+    model must continue that text, so no answer tool is forced (it would start over)."""
+    messages = [{"role": "user", "content": "Who?"},
+                {"role": "assistant", "content": '{"name": "Ad'}]
+    sent = body(messages=messages, response_format=c.PERSON_FORMAT)
+    assert "tools" not in sent and "tool_choice" not in sent
+    assert sent["messages"][-1] == {"role": "assistant", "content": '{"name": "Ad'}
+    with_tools = body(messages=messages, response_format=c.PERSON_FORMAT, tools=[c.WEATHER_TOOL])
+    assert [t["name"] for t in with_tools["tools"]] == ["get_weather"]
+    assert "tool_choice" not in with_tools

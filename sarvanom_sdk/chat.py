@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidRequestError
+from .schema import schema_problem, validate
 
 #: Every capability an adapter may declare, and the words the trail uses for each.
 CAPABILITIES: Mapping[str, str] = {
@@ -357,6 +358,9 @@ class ResponseFormat:
         if strict is not None and not isinstance(strict, bool):
             raise InvalidRequestError("response_format.json_schema.strict", "must be a boolean")
         schema = _frozen_json("response_format.json_schema.schema", spec["schema"])
+        problem = schema_problem(schema)
+        if problem:
+            raise InvalidRequestError("response_format.json_schema.schema", problem)
         return cls("json_schema", schema, name, strict)
 
     def to_openai(self) -> dict[str, Any]:
@@ -528,3 +532,37 @@ def unsupported_reason(missing: Iterable[str]) -> str:
     ``no tool support`` (the first missing one, in :data:`CAPABILITIES` order)."""
     first = next(c for c in CAPABILITIES if c in set(missing))
     return f"no {CAPABILITIES[first]} support"
+
+
+def as_deltas(calls: Iterable[ToolCall]) -> tuple[ToolCallDelta, ...]:
+    """Whole calls as stream deltas, one each (a cached answer replayed as a stream)."""
+    return tuple(ToolCallDelta(i, c.id, c.name, c.arguments) for i, c in enumerate(calls))
+
+
+def tool_call_problem(calls: Iterable[ToolCall]) -> str | None:
+    """None when every call has a name and arguments that are a JSON object; else what
+    is wrong (the reply is malformed: the next provider is tried)."""
+    for index, call in enumerate(calls):
+        if not call.name:
+            return f"tool call {index} has no function name"
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except (ValueError, RecursionError):
+            return f"tool call {index} ({call.name}): arguments are not JSON"
+        if not isinstance(arguments, dict):
+            return f"tool call {index} ({call.name}): arguments are not a JSON object"
+    return None
+
+
+def parse_output(form: ResponseFormat, content: str) -> Any:
+    """The JSON a ``json_object``/``json_schema`` answer holds, checked against the
+    schema; :class:`ValueError` saying why when it is not JSON or does not validate."""
+    try:
+        value = json.loads(content)
+    except (ValueError, RecursionError):
+        raise ValueError("the answer is not JSON") from None
+    if form.type == "json_schema" and form.schema is not None:
+        problem = validate(value, form.schema)
+        if problem:
+            raise ValueError(f"the answer does not match the schema: {problem}")
+    return value

@@ -16,6 +16,8 @@ the stream with :class:`~sarvanom_sdk.errors.StreamInterrupted`.
     ``accepts_prefill`` (Anthropic natively; an OpenAI-compatible server when configured
     so). A provider without prefill, or one that refuses the prefill with a 4xx, is asked
     again without it, as a restart: a prefill refusal is never the caller's final error.
+    A stream cut after tool-call deltas restarts instead (half a tool call cannot be
+    continued as text).
 
 The cost of every attempt's delivered tokens is booked by the flow (F8), whichever policy.
 """

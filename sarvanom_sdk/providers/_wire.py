@@ -318,7 +318,8 @@ class TerminatedDecoder(ABC, Generic[Frame]):
     the protocol's finish marker (a ``finish_reason``, a ``stop_reason``) and the body
     ended cleanly: some servers end a complete stream without the terminator (issue 13
     item 1). A malformed event mid-stream (after a valid one) is skipped and counted in
-    ``malformed`` (item 5); more than :data:`MAX_MALFORMED_EVENTS` is a :class:`BadResponseError`."""
+    ``malformed`` (item 5); more than :data:`MAX_MALFORMED_EVENTS` is a
+    :class:`BadResponseError`."""
 
     __slots__ = ("provider", "secrets", "done", "malformed", "_valid")
 

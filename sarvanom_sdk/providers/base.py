@@ -13,7 +13,7 @@ key in ``HttpCall.secrets`` so transports and errors can keep it out of every me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..chat import ToolCall, ToolCallDelta
 from ..http import HttpCall, HttpReply
@@ -59,6 +59,9 @@ class Completion:
     reasoning: str | None = None
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    #: The checked JSON of a json_object/json_schema answer: set by the router, which
+    #: checks it (adapters leave it None).
+    parsed: Any = None
 
     def __post_init__(self) -> None:
         _clean_fields(self, ("content", "reasoning", "model", "finish_reason"))

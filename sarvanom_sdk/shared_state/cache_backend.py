@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..chat import ToolCall
 from ..types import LLMResponse, ProviderName, Usage
 from .redis_backend import RedisLink, Unavailable
 
@@ -63,6 +64,10 @@ def encode(fresh_until: float, response: LLMResponse) -> bytes:
         "r": response.reasoning,
         "fr": response.finish_reason,
     }
+    if response.tool_calls:  # issue 14: kept only when present (old entries lack them)
+        record["tc"] = [[c.id, c.name, c.arguments] for c in response.tool_calls]
+    if response.parsed is not None:
+        record["pj"] = response.parsed
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -79,6 +84,8 @@ def decode(raw: bytes) -> tuple[float, LLMResponse] | None:
             usage=None if usage is None else Usage(int(usage[0]), int(usage[1])),
             reasoning=record["r"],
             finish_reason=record["fr"],
+            tool_calls=tuple(ToolCall(str(i), str(n), str(a)) for i, n, a in record.get("tc", ())),
+            parsed=record.get("pj"),
         )
         return float(record["f"]), response
     except (ValueError, KeyError, TypeError, IndexError):

@@ -227,3 +227,24 @@ def test_issue14_streamed_tool_calls_are_assembled_on_the_response(provider: Pro
     assert final.tool_calls == (call,)
     assert final.finish_reason == "tool_calls"
     assert any(chunk.tool_calls for chunk in chunks)
+
+
+def test_issue14_a_streamed_forced_answer_is_text_and_parsed() -> None:
+    h, _ = harness()
+    pieces = ['{"name": "Os', 'lo", "popul', 'ation": 709000}']
+    data = ah.sse(
+        sse_event("message_start", message={"model": "claude-opus-4-1-20250805"}),
+        sse_event("content_block_start", index=0, content_block={
+            "type": "tool_use", "id": "toolu_1", "name": ANSWER_TOOL, "input": {}}),
+        *[sse_event("content_block_delta", index=0,
+                    delta={"type": "input_json_delta", "partial_json": p}) for p in pieces],
+        sse_event("content_block_stop", index=0),
+        sse_event("message_delta", delta={"stop_reason": "tool_use"}),
+        sse_event("message_stop"),
+    )
+    script(h, CHAT, reply(503, '{"error": "overloaded"}'))
+    script(h, MESSAGES, [data])
+    chunks, final = streamed(h, LLMRequest(prompt="Largest city?", response_format=CITY))
+    assert "".join(chunk.text for chunk in chunks) == "".join(pieces)
+    assert final.parsed == {"name": "Oslo", "population": 709000}
+    assert (final.finish_reason, final.tool_calls) == ("stop", ())

@@ -40,6 +40,8 @@ TOOL_CHOICE_MODES = ("auto", "none", "required", "function")
 _ANTHROPIC_MODES = {"auto": "auto", "any": "required", "none": "none"}
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
+#: Every capability (what a protocol that translates the whole surface declares).
+ALL_CAPABILITIES = frozenset(CAPABILITIES)
 MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 4
 #: Upper bounds on one image: an https URL's length, and a data: URL's (about 15 MB of
@@ -114,6 +116,16 @@ class Tool:
     def schema(self) -> dict[str, Any]:
         """``parameters``, or the empty object schema when the tool takes none."""
         return dict(self.parameters or {"type": "object", "properties": {}})
+
+    def to_openai(self) -> dict[str, Any]:
+        """OpenAI's ``{"type": "function", "function": {...}}``."""
+        function: dict[str, Any] = {"name": self.name}
+        if self.description is not None:
+            function["description"] = self.description
+        function["parameters"] = self.schema()
+        if self.strict is not None:
+            function["strict"] = self.strict
+        return {"type": "function", "function": function}
 
 
 @dataclass(frozen=True, slots=True)

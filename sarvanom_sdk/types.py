@@ -352,6 +352,20 @@ class LLMRequest:
         for name in ("presence_penalty", "frequency_penalty"):
             set_(self, name, parse_number(name, getattr(self, name), -2.0, 2.0))
 
+    def needs_chat_fields(self) -> bool:
+        """Whether any chat-surface field (tools ... penalties) is set: adapters skip
+        their translation for a plain request."""
+        return not (
+            self.tools is None
+            and self.response_format is None
+            and self.stop is None
+            and self.top_p is None
+            and self.seed is None
+            and self.presence_penalty is None
+            and self.frequency_penalty is None
+            and self.parallel_tool_calls is None
+        )
+
     def needed_capabilities(self) -> frozenset[str]:
         """What a provider must support to answer this request (see
         :func:`sarvanom_sdk.chat.needed_capabilities`); empty for plain text chat."""
@@ -418,7 +432,8 @@ class Attempt:
     "paid API disabled", "HTTP 503: ..."); it never holds a key or the prompt.
     ``error_type`` is the failure's typed cause (``timeout``, ``stalled``, ``connection``,
     ``stream_cut``, ``malformed_reply``, ``too_large``, ``content_filter``,
-    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``);
+    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``;
+    ``unsupported``: skipped for lacking a capability the request needs);
     None for an attempt that did not fail. ``endpoint`` names the base URL (scheme, host
     and port) when the provider has several.
     """

@@ -246,3 +246,54 @@ async def test_issue16_5_single_token_mode_is_unchanged(open_gateway) -> None:
                                   json={"prompt": "hi"})).status == 200
     assert (await client.post("/api/query", headers=auth(A_TOKEN),
                               json={"prompt": "hi"})).status == 401
+
+
+async def test_issue16_5_a_streamed_answers_tokens_are_counted(open_gateway, emulator) -> None:
+    tokens = guard(f"{A_NAME}:{A_TOKEN}:tpm=100000")
+    client = await open_gateway(ollama_client(emulator, cache_ttl_seconds=0), tokens=tokens)
+    reply = await client.post(
+        "/v1/chat/completions", headers=auth(A_TOKEN),
+        json={"model": "sarvanom/auto", "stream": True,
+              "stream_options": {"include_usage": True},
+              "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert reply.status == 200
+    events = [line[6:] for line in (await reply.text()).splitlines()
+              if line.startswith("data: {")]
+    total = next(json.loads(e)["usage"]["total_tokens"] for e in reversed(events)
+                 if json.loads(e).get("usage"))
+    assert total > 0
+    usage = await (await client.get("/v1/usage", headers=auth(A_TOKEN))).json()
+    assert usage["usage"]["tokens_this_window"] == total
+    assert usage["usage"]["requests_this_window"] == 1
+
+
+# -- sarvanom serve ----------------------------------------------------------------------
+from test_serve_cli import fake_run_app  # noqa: E402,F401  (the fixture)
+
+
+def test_issue16_5_serve_takes_the_token_list(fake_run_app, monkeypatch, tmp_path) -> None:
+    from click.testing import CliRunner
+    from sarvanom_cli.serve import serve
+
+    from sarvanom_sdk.gateway.app import TOKENS
+
+    monkeypatch.delenv("SARVANOM_REDIS_URL", raising=False)
+    path = tmp_path / "tokens"
+    path.write_text(f"{A_NAME}:{A_TOKEN}:rpm=5\n{B_NAME}:{B_TOKEN}\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("SARVANOM_GATEWAY_TOKENS", str(path))
+    result = CliRunner().invoke(serve, ["--host", "0.0.0.0"])  # the list is a token
+    assert result.exit_code == 0, result.output
+    assert "auth: 2 bearer tokens, limits per process" in result.output
+    assert A_TOKEN not in result.output and B_TOKEN not in result.output
+    (call,) = fake_run_app
+    ring = call["app"][TOKENS].keyring
+    assert ring.identify(A_TOKEN).limits.requests_per_minute == 5
+
+    monkeypatch.setenv("SARVANOM_GATEWAY_TOKENS", f"{A_NAME}:{A_TOKEN}:rpm=lots")
+    result = CliRunner().invoke(serve, [])
+    assert result.exit_code == 1 and A_TOKEN not in result.output
+    assert result.output.strip().splitlines() == [
+        "Error: entry 1 rpm: must be a number, got 'lots'"
+    ]

@@ -138,3 +138,60 @@ def test_issue16_5_a_tokens_rpm_holds_across_four_gateway_processes(
     assert all(u["shared"] is True and u["name"] == "team-a" for u in usages)
     if int(time.time() // 60) == window:  # no minute boundary between the reads
         assert len({u["usage"]["requests_this_window"] for u in usages}) == 1, usages
+
+
+async def _gateway(stack, redis_url: str, tokens: str, **settings):  # type: ignore[no-untyped-def]
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sarvanom_sdk import AsyncSarvanClient, Settings
+    from sarvanom_sdk.gateway import create_app
+    from sarvanom_sdk.gateway.tokens import TokenGuard
+
+    client = AsyncSarvanClient(Settings(redis_url=redis_url, cache_ttl_seconds=0, **settings))
+    app = create_app(client, tokens=TokenGuard.from_value(tokens))
+    return await stack.enter_async_context(TestClient(TestServer(app, host="127.0.0.1")))
+
+
+async def test_issue16_5_spend_and_tokens_are_shared_by_two_gateways(
+    redis_url: str, emu
+) -> None:
+    """A budget spent through one gateway is spent for the other (insufficient_quota
+    there), and /v1/usage on either shows the other's tokens."""
+    from contextlib import AsyncExitStack
+
+    from sarvanom_sdk.shared_state import flush
+
+    tokens = f"team-a:{A_TOKEN}:tpm=1000000,usd=0.0000001"
+    paid = dict(enable_paid_api=True, openai_api_key="sk-test-gateway-tokens-redis",
+                openai_base_url=emu.url_for("openai"))
+    auth = {"Authorization": f"Bearer {A_TOKEN}"}
+    async with AsyncExitStack() as stack:
+        one = await _gateway(stack, redis_url, tokens, **paid)
+        other = await _gateway(stack, redis_url, tokens, **paid)
+        answer = await (await one.post("/api/query", headers=auth,
+                                       json={"prompt": "hi"})).json()
+        assert answer["provider"] == "openai" and answer["cost_usd"] > 0
+        assert flush()  # the deferred record reached Redis
+        usage = await (await other.get("/v1/usage", headers=auth)).json()
+        assert usage["shared"] is True
+        assert usage["usage"]["spent_usd"] == pytest.approx(answer["cost_usd"])
+        assert usage["usage"]["tokens_this_window"] == answer["usage"]["total_tokens"]
+        reply = await other.post("/api/query", headers=auth, json={"prompt": "hi"})
+        assert reply.status == 429
+        assert (await reply.json())["error"]["code"] == "insufficient_quota"
+
+
+async def test_issue16_5_with_redis_down_the_limits_hold_per_process() -> None:
+    """Redis unreachable: every request is still answered or refused by this process's
+    own counts (never a 500)."""
+    from contextlib import AsyncExitStack
+
+    async with AsyncExitStack() as stack:
+        gateway = await _gateway(stack, f"redis://127.0.0.1:{free_port()}/0",
+                                 f"team-a:{A_TOKEN}:rpm=3")
+        auth = {"Authorization": f"Bearer {A_TOKEN}"}
+        statuses = [(await gateway.post("/api/query", headers=auth,
+                                        json={"prompt": "hi"})).status for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        usage = await (await gateway.get("/v1/usage", headers=auth)).json()
+        assert usage["usage"]["requests_this_window"] == 3

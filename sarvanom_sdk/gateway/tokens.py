@@ -353,7 +353,8 @@ class TokenGuard:
         tokens = response.usage.total_tokens if response.usage is not None else 0
         estimate = 1 if caller.limits.tokens_per_minute is not None else 0
         cost = max(0.0, response.cost_usd)
-        self.limiter.record(caller.name, tokens=tokens - estimate, usd=cost)
+        if tokens != estimate or cost > 0:  # else nothing to correct: no write
+            self.limiter.record(caller.name, tokens=tokens - estimate, usd=cost)
         self._count("tokens", caller.name, amount=tokens)
         self._count("spend", caller.name, amount=cost)
 

@@ -85,6 +85,14 @@ def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     "environment variable: a command line is visible to other users).",
 )
 @click.option(
+    "--tokens",
+    envvar="SARVANOM_GATEWAY_TOKENS",
+    show_envvar=True,
+    help="Several bearer tokens with their own limits: a file path (/, ./, ~) or the "
+    "list itself, 'name:token:rpm=60,tpm=100000,usd=5' entries (see README). Limits are "
+    "shared through SARVANOM_REDIS_URL when set, else per process.",
+)
+@click.option(
     "--insecure-no-token", is_flag=True, help="Allow a non-loopback address without a token."
 )
 @click.option(
@@ -181,6 +189,7 @@ def serve(
     host: str,
     port: int,
     token: str | None,
+    tokens: str | None,
     insecure_no_token: bool,
     strict: bool,
     max_in_flight: int,
@@ -205,13 +214,14 @@ def serve(
       SARVANOM_GATEWAY_TOKEN=... sarvanom serve --host 0.0.0.0 --port 8000
       # then: openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="<token>")
     """
-    token = token or None
-    check_bind(host, token, insecure_no_token)
+    token, tokens = token or None, tokens or None
+    check_bind(host, token or tokens, insecure_no_token)
     from sarvanom_sdk import AsyncSarvanClient, SarvanError
     from sarvanom_sdk.chain import active_chain
     from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, create_app, server
     from sarvanom_sdk.gateway.access import parse_list
     from sarvanom_sdk.gateway.app import GATEWAY
+    from sarvanom_sdk.gateway.tokens import TokenGuard
 
     try:
         overrides: dict[str, Any] = {"fallback_to_stub": False} if strict else {}
@@ -225,14 +235,17 @@ def serve(
         )
         access = Access(parse_list(allowed_hosts), parse_list(cors_origins))
         callers = CallerPolicy.parse(caller_overrides, min_timeout)
+        guard = TokenGuard.from_value(tokens) if tokens else None
         client = AsyncSarvanClient(**overrides)
-        app = create_app(client, token=token, limits=limits, access=access, callers=callers)
+        app = create_app(
+            client, token=token, limits=limits, access=access, callers=callers, tokens=guard
+        )
     except SarvanError as error:
         raise click.ClickException(str(error)) from None
     _configure_logging(log_level)
 
     def ready(bound: int) -> None:  # after the bind, so a bind error is the only output
-        click.echo(_banner(host, bound, client, token), err=True)
+        click.echo(_banner(host, bound, client, token, guard), err=True)
         if app[GATEWAY].metrics is None:
             click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
         if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
@@ -253,9 +266,12 @@ _STUB_ONLY_WARNING = (
 )
 
 
-def _banner(host: str, port: int, client: object, token: str | None) -> str:
+def _banner(host: str, port: int, client: object, token: str | None, guard: Any = None) -> str:
     url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     auth = "bearer token" if token else "none"
+    if guard is not None:
+        where = "shared through Redis" if guard.limiter.shared else "per process"
+        auth = f"{len(guard.keyring)} bearer tokens, limits {where}"
     return f"sarvanom gateway on http://{url_host}:{port}  {client!r}  auth: {auth}"
 
 

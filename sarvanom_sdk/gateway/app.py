@@ -74,6 +74,7 @@ from .logsafe import shown
 from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
 from .overhead import HEADER as OVERHEAD_HEADER
 from .overhead import OverheadMeter
+from .tokens import TokenGuard, bearer
 
 logger = logging.getLogger("sarvanom_sdk.gateway")
 
@@ -160,9 +161,8 @@ class Gateway:
         None: no bearer token given."""
         if self._token is None:
             return True
-        scheme, _, value = (header or "").partition(" ")
-        value = value.strip()
-        if scheme.lower() != "bearer" or not value:
+        value = bearer(header)
+        if value is None:
             return None
         return hmac.compare_digest(value.encode("utf-8", "surrogateescape"), self._token)
 
@@ -269,6 +269,7 @@ def _failed(task: asyncio.Future[None]) -> bool:
 
 
 GATEWAY = web.AppKey("sarvanom_gateway", Gateway)
+TOKENS = web.AppKey("sarvanom_gateway_tokens", TokenGuard)
 GatewayHandler = Callable[[web.Request, Gateway, str], Awaitable[web.StreamResponse]]
 
 
@@ -280,6 +281,7 @@ def create_app(
     limits: Limits | None = None,
     access: Access | None = None,
     callers: CallerPolicy | None = None,
+    tokens: TokenGuard | None = None,
 ) -> web.Application:
     """The gateway app serving ``client`` (default: a new client from ``settings``, or
     from the environment when both are None).
@@ -289,7 +291,9 @@ def create_app(
     ``SARVANOM_GATEWAY_TOKEN``). ``limits``: :class:`Limits` (defaults: 1 MiB bodies,
     256 in flight). ``access``: the Host and CORS allow-lists (:class:`.access.Access`);
     ``callers``: which per-request overrides callers may use
-    (:class:`.callers.CallerPolicy`). The app closes the client when it is cleaned up.
+    (:class:`.callers.CallerPolicy`); ``tokens``: several tokens with their own limits
+    (:class:`.tokens.TokenGuard`; ``token`` then joins them as ``default``). The app closes
+    the client when it is cleaned up.
     """
     if client is not None and settings is not None:
         raise ConfigurationError("settings", "give a client or settings, not both")
@@ -313,6 +317,8 @@ def create_app(
         client.router.observers.append(metrics.observe_attempt)
     client.router.observers.append(gateway.overhead.observe_attempt)
     install_dashboard(app, gateway, token)
+    if tokens is not None:
+        tokens.install(app, gateway, token)
     return app
 
 
@@ -397,7 +403,9 @@ async def _authenticate(
 ) -> web.StreamResponse:
     if request.path in _PUBLIC_PATHS:
         return await handler(request)
-    verdict = request.app[GATEWAY].authorized(request.headers.get("Authorization"))
+    guard = request.app.get(TOKENS)
+    header = request.headers.get("Authorization")
+    verdict = await guard.admit(request) if guard else request.app[GATEWAY].authorized(header)
     if verdict:
         return await handler(request)
     challenge = {"WWW-Authenticate": 'Bearer realm="sarvanom"'}

@@ -20,6 +20,9 @@ The emulated model's behaviour:
   I see 1 image."`` / ``"I see 2 images."`` (appended to the configured answer text).
 - **Stop sequences** cut the text before the earliest one found in it (see
   :func:`~._answer.compose`).
+- A configured ``reply_text`` is the text of *every* text answer (structured, tool-result
+  and image answers included), so a test can make a provider answer anything, invalid
+  JSON too; tool calls are still made.
 """
 
 from __future__ import annotations
@@ -123,6 +126,8 @@ def respond(
 
 def _text(turn: Turn, provider: str, prompt: str, settings: AnswerSettings) -> str | None:
     """The answer text when the turn changes it (``None``: the configured answer)."""
+    if settings.reply_text is not None:
+        return None
     if turn.format == "schema":
         return json.dumps(minimal_instance(turn.schema), ensure_ascii=False)
     text: str | None = None

@@ -65,6 +65,9 @@ task API have none of it). The emulated model is deterministic:
 - **stop** (Anthropic ``stop_sequences``, Ollama ``options.stop``) cuts the answer before
   the earliest stop sequence in it (``finish_reason: "stop"``; Anthropic
   ``stop_reason: "stop_sequence"``). ``seed``, ``top_p`` and penalties are accepted.
+- ``reply_text``, when given, is the text of every text answer (the structured, tool-result
+  and image answers above included: make a provider answer invalid JSON that way); tool
+  calls are still made.
 - What arrived is in :meth:`ProviderEmulator.requests` (``RecordedRequest.json``; raise
   ``max_record_body`` for bodies with big images).
 

@@ -676,3 +676,29 @@ def test_ollama_options_stop_seed_top_p(clients: Clients, stream: bool) -> None:
         text, last = reply.message.content, reply
     assert text == "Emulated ollama "
     assert last.done_reason == "stop"
+
+
+# -- a configured answer, the HF task API -------------------------------------------------
+
+
+def test_reply_text_is_every_text_answer_but_tools_are_still_called() -> None:
+    """A test can make a provider answer anything (invalid JSON for a schema too)."""
+    with ProviderEmulator(reply_text='{"name": 1}') as emu:
+        client = openai.OpenAI(base_url=emu.url_for("openai"), api_key="k", max_retries=0)
+        with client:
+            fmt = {"type": "json_schema", "json_schema": {"name": "c", "schema": {}}}
+            schema = client.chat.completions.create(
+                model="gpt-4o-mini", messages=image_ask(PNG_URL), response_format=fmt
+            )
+            assert schema.choices[0].message.content == '{"name": 1}'
+            called = client.chat.completions.create(
+                model="gpt-4o-mini", messages=ASK, tools=OPENAI_TOOLS
+            )
+            assert called.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+def test_huggingface_task_api_stop(emu: ProviderEmulator) -> None:
+    parameters = {"stop": ["answer"], "seed": 3, "return_full_text": False}
+    body = {"inputs": "Hi", "parameters": parameters}
+    reply = raw(emu, "huggingface_task", "/models/gpt2", body)
+    assert reply.json() == [{"generated_text": "Emulated huggingface_task "}]

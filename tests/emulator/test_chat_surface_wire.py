@@ -18,7 +18,7 @@ import pydantic
 import pytest
 import requests
 
-from sarvanom_sdk.testing import ProviderEmulator
+from sarvanom_sdk.testing import Fault, ProviderEmulator
 
 OPENAI_PROTOCOL = ("openai", "huggingface", "remote_gpu_openai")
 MODELS = {
@@ -702,3 +702,30 @@ def test_huggingface_task_api_stop(emu: ProviderEmulator) -> None:
     body = {"inputs": "Hi", "parameters": parameters}
     reply = raw(emu, "huggingface_task", "/models/gpt2", body)
     assert reply.json() == [{"generated_text": "Emulated huggingface_task "}]
+
+
+# -- faults on tool-call streams -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_stream_faults_cut_a_tool_call_stream(emu: ProviderEmulator, provider: str) -> None:
+    """The tool-call events are a stream's content: ``stream_error`` cuts inside the
+    arguments (then the provider's error event), ``no_terminator`` after them but before
+    the finish; neither says the call is complete."""
+    if provider == "openai":
+        path, body = "/chat/completions", {"model": "gpt-4o-mini", "tools": OPENAI_TOOLS}
+        finish = '"finish_reason":"tool_calls"'
+    else:
+        path = "/v1/messages"
+        body = {"model": CLAUDE, "max_tokens": 64, "tools": ANTHROPIC_TOOLS}
+        finish = '"stop_reason":"tool_use"'
+    body = {**body, "messages": ASK, "stream": True}
+    emu.inject(provider, Fault.stream_error(), on_requests=[1])
+    emu.inject(provider, Fault.no_terminator(), on_requests=[2])
+    broken = raw(emu, provider, path, body).text
+    assert "get_weather" in broken and "celsius" not in broken and finish not in broken
+    assert '"error"' in broken.rstrip().splitlines()[-1]
+    unfinished = raw(emu, provider, path, body).text
+    assert "celsius" in unfinished and finish not in unfinished
+    whole = raw(emu, provider, path, body).text
+    assert finish in whole

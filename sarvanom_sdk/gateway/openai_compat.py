@@ -5,19 +5,16 @@ LangChain's ``ChatOpenAI`` and other OpenAI clients work by changing only ``base
 
 Model names
 -----------
-===================================== ============================================================
-``sarvanom/auto``                     the whole chain, free first (as ``client.complete()``)
-``sarvanom/<provider>``               pinned to one provider of the chain, e.g.
-                                      ``sarvanom/ollama_local``; the stub still answers if it fails
-``sarvanom/<provider>/<model>``       pinned, with that provider's model overridden, e.g.
-                                      ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``
-``sarvanom/local_stub``               the stub alone (for tests)
-anything else                         404 ``model_not_found``, as is a provider not in the chain
-===================================== ============================================================
+``sarvanom/auto`` (the whole chain), ``sarvanom/<provider>`` (a pin),
+``sarvanom/<provider>/<model>`` (a pin with the model overridden), the operator's aliases
+(``SARVANOM_MODEL_ALIASES="gpt-4o-mini=sarvanom/auto"``) and, when the operator set one, a
+default for every other name (``sarvanom serve --default-model sarvanom/auto``); anything
+else is 404 ``model_not_found``. :mod:`.models` decides (one place for every ingress).
 
 ``GET /v1/models`` lists ``sarvanom/auto`` and ``sarvanom/<provider>`` for every provider of
-the chain, the stub last. A response's ``model``, in the JSON answer and in every stream
-chunk, names the provider and model that really answered:
+the chain, the stub last, then the aliases (their cards carry ``alias_of``: the target). A
+response's ``model``, in the JSON answer and in every stream chunk, names the provider and
+model that really answered:
 ``sarvanom/<provider>/<model>`` (e.g. ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``;
 ``sarvanom/local_stub`` for the stub), whatever the caller asked for (``sarvanom/auto``
 included). The headers ``x-sarvanom-provider`` and ``x-sarvanom-model`` say the same, on
@@ -64,20 +61,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..chain import active_chain, not_in_chain_reason
 from ..errors import StreamInterrupted
-from ..settings import Settings
-from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from ..types import LLMRequest, LLMResponse, StreamChunk
 from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
+from .models import aliases, answered_as, listed_models, resolve
 from .timing import deadline
 
 if TYPE_CHECKING:
     from .app import Gateway
 
-PREFIX = "sarvanom/"
-AUTO = "sarvanom/auto"
-_STUB = ProviderName.LOCAL_STUB
 _ROLES = {"developer": "system"}
 _FINISH = {
     "end_turn": "stop",
@@ -90,58 +83,24 @@ _FINISH = {
 
 
 # -- models ---------------------------------------------------------------------------------
-def served_models(settings: Settings) -> list[str]:
-    """The model names ``/v1/models`` lists: auto, then each provider of the chain."""
-    return [AUTO, *(PREFIX + p.value for p in active_chain(settings))]
-
-
-def resolve_model(name: Any, settings: Settings) -> tuple[ProviderName | None, str | None]:
-    """``(provider pin, model override)`` for a model name; 404 for an unknown one."""
-    if not isinstance(name, str) or not name.strip():
-        raise GatewayError.bad_request("model", "model: required, e.g. 'sarvanom/auto'")
-    if name == AUTO:
-        return None, None
-    provider_name, _, model = name.removeprefix(PREFIX).partition("/")
-    provider = _provider_named(provider_name) if name.startswith(PREFIX) else None
-    if provider is None:
-        raise _model_not_found(name, settings, "")
-    if provider not in active_chain(settings):
-        raise _model_not_found(name, settings, f" ({not_in_chain_reason(provider, settings)})")
-    if model and provider is _STUB:
-        raise _model_not_found(name, settings, " (the stub has no models)")
-    return provider, model or None
-
-
-def _provider_named(name: str) -> ProviderName | None:
-    try:
-        return ProviderName(name)
-    except ValueError:
-        return None
-
-
-def _model_not_found(name: str, settings: Settings, why: str) -> GatewayError:
-    return GatewayError(
-        404,
-        f"The model '{name[:200]}' does not exist{why}; this gateway serves: "
-        f"{', '.join(served_models(settings))}",
-        code="model_not_found",
-        param="model",
-    )
-
-
-def _model_card(name: str, created: int) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": created, "owned_by": "sarvanom"}
+def _model_card(name: str, created: int, target: str | None = None) -> dict[str, Any]:
+    card = {"id": name, "object": "model", "created": created, "owned_by": "sarvanom"}
+    if target is not None:
+        card["alias_of"] = target  # an operator's alias (SARVANOM_MODEL_ALIASES)
+    return card
 
 
 async def list_models(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
-    cards = [_model_card(m, gateway.started) for m in served_models(gateway.client.settings)]
+    listed = listed_models(gateway.client.settings)
+    cards = [_model_card(name, gateway.started, target) for name, target in listed]
     return web.json_response({"object": "list", "data": cards})
 
 
 async def retrieve_model(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
     name = request.match_info["model"]
-    resolve_model(name, gateway.client.settings)
-    return web.json_response(_model_card(name, gateway.started))
+    resolved = resolve(name, gateway.client.settings)
+    target = aliases(gateway.client.settings).get(resolved.alias) if resolved.alias else None
+    return web.json_response(_model_card(name, gateway.started, target))
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -230,7 +189,7 @@ def parse_chat(
     ``cache`` (a boolean, not OpenAI's) and ``cache_control`` (the request's
     ``Cache-Control``) follow :func:`.callers.decide_cache`."""
     _refuse_unsupported(body)
-    provider, model = resolve_model(body.get("model"), gateway.client.settings)
+    resolved = resolve(body.get("model"), gateway.client.settings)
     stream = body.get("stream")
     stream = False if stream is None else stream
     options = body.get("stream_options")
@@ -240,10 +199,7 @@ def parse_chat(
     if not isinstance(options, dict):
         raise GatewayError.bad_request("stream_options", "stream_options: must be an object")
     fields: dict[str, Any] = {"messages": _messages(body.get("messages")), "trace_id": trace_id}
-    if provider is not None:
-        fields["provider"] = provider
-    if model is not None:
-        fields["model"] = model
+    fields.update(resolved.caller_fields())
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
@@ -256,6 +212,7 @@ def parse_chat(
             raise GatewayError.bad_request("cache", "cache: must be true or false")
         fields["cache"] = body["cache"]
     fields = gateway.callers.apply(fields, {"provider": "model", "model": "model"})
+    fields.update(resolved.operator_fields())  # an alias's pin is the operator's choice
     fields = decide_cache(fields, cache_control)
     request = admit_request(fields, gateway.limits)
     return ChatCall(request, stream, options.get("include_usage") is True)
@@ -271,14 +228,6 @@ def _usage(response: LLMResponse | None) -> dict[str, int]:
 def _finish_reason(response: LLMResponse | None) -> str:
     reason = response.finish_reason if response is not None else None
     return _FINISH.get(reason or "stop", "stop")
-
-
-def answered_as(provider: ProviderName, model: str | None) -> str:
-    """The gateway's name for what answered: ``sarvanom/<provider>/<model>``, or
-    ``sarvanom/<provider>`` when the model is unknown (and for the stub)."""
-    if model and provider is not _STUB:
-        return f"{PREFIX}{provider.value}/{model}"
-    return PREFIX + provider.value
 
 
 def completion_body(response: LLMResponse, completion_id: str, created: int) -> dict[str, Any]:

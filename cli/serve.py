@@ -132,7 +132,7 @@ def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     default="all",
     show_default=True,
     help="Per-request choices callers may make: 'all', 'none', or a comma-separated "
-    "subset of timeout,model,provider,hedge,cache,tier.",
+    "subset of timeout,model,provider,hedge,cache,tier,stream_recovery.",
 )
 @click.option(
     "--min-timeout",

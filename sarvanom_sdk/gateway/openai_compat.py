@@ -28,7 +28,8 @@ string or a list of text parts), ``max_completion_tokens`` or ``max_tokens`` (de
 ``temperature`` (default 0.7), ``stream``, ``stream_options.include_usage``. Refused with
 400: tools and function calling, ``n`` other than 1, ``logprobs``, a ``response_format``
 other than text. Other OpenAI parameters (``top_p``, ``stop``, ``seed``, ``user``...) are
-accepted and ignored.
+accepted and ignored. Not OpenAI's, through ``extra_body``: ``cache`` (a boolean) and
+``stream_recovery`` (``raise``, ``restart``, ``continue``), caller overrides.
 
 When no provider answers
 ------------------------
@@ -41,18 +42,23 @@ begins ``[sarvanom local_stub] This is not a model's answer``. This keeps the SD
 answers, since an OpenAI client cannot tell the stub's text from a model's.
 
 Streams: a provider is committed to on its first token, so a strict refusal is still a
-clean 503 before any byte. A stream that breaks after it began ends with an SSE event
+clean 503 before any byte (a content filter or a context length no provider has: 400). A
+stream that breaks after it began ends with an SSE event
 ``{"error": {...,"code": "stream_interrupted"}}`` and no ``[DONE]`` (the official client
 raises ``APIError``) — never a clean finish. So does a stream still running at the
 request's total deadline (its ``timeout``, else ``SARVANOM_TOTAL_TIMEOUT_SECONDS``),
-whatever the provider sends (F6). A caller that stops reading for ``write_timeout``
-seconds is dropped; one that disconnects ends the provider call at once.
+whatever the provider sends (F6), and one a content filter stops (``content_filter``).
+The recovery policy (``stream_recovery``: the client's setting or the request's field) is
+in the ``x-sarvanom-stream-recovery`` header; a restart is the SSE comment
+``: sarvanom.restart {...}`` (see :mod:`.failover`). A caller that stops reading for
+``write_timeout`` seconds is dropped; one that disconnects ends the provider call at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -61,8 +67,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..errors import StreamInterrupted
+from ..errors import ContentFiltered, StreamInterrupted
 from ..types import LLMRequest, LLMResponse, StreamChunk
+from . import failover
 from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
 from .models import aliases, answered_as, listed_models, resolve
@@ -70,6 +77,8 @@ from .timing import deadline
 
 if TYPE_CHECKING:
     from .app import Gateway
+
+logger = logging.getLogger("sarvanom_sdk.gateway")
 
 _ROLES = {"developer": "system"}
 _FINISH = {
@@ -211,6 +220,8 @@ def parse_chat(
         if not isinstance(body["cache"], bool):
             raise GatewayError.bad_request("cache", "cache: must be true or false")
         fields["cache"] = body["cache"]
+    if body.get("stream_recovery") is not None:  # not OpenAI's: extra_body (issue 13 item 3)
+        fields["stream_recovery"] = body["stream_recovery"]
     fields = gateway.callers.apply(fields, {"provider": "model", "model": "model"})
     fields.update(resolved.operator_fields())  # an alias's pin is the operator's choice
     fields = decide_cache(fields, cache_control)
@@ -275,7 +286,8 @@ class CallerGone(ConnectionError):
 
 class _Events:
     """Writes ``chat.completion.chunk`` server-sent events; a write that does not finish
-    within ``write_timeout`` seconds raises :class:`CallerGone`."""
+    within ``write_timeout`` seconds raises :class:`CallerGone`. ``model`` is the name of
+    what answers the chunks sent next (:meth:`answered_by` changes it after a failover)."""
 
     def __init__(
         self,
@@ -295,6 +307,13 @@ class _Events:
             "model": model,
         }
         self._include_usage = include_usage
+
+    @property
+    def model(self) -> str:
+        return str(self._head["model"])
+
+    def answered_by(self, model: str) -> None:
+        self._head["model"] = model
 
     async def send(self, payload: Mapping[str, Any]) -> None:
         await self.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
@@ -337,7 +356,9 @@ async def _stream(
     request: web.Request, gateway: Gateway, call: ChatCall, completion_id: str, created: int
 ) -> web.StreamResponse:
     started = time.monotonic()
-    limit = call.request.timeout or gateway.client.settings.total_timeout
+    settings = gateway.client.settings
+    limit = call.request.timeout or settings.total_timeout
+    policy = call.request.stream_recovery or settings.stream_recovery
     gone = False
     async with gateway.stream(call.request) as opened:
         model = gateway.streaming_model(opened.provider, call.request)
@@ -346,6 +367,7 @@ async def _stream(
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
+                failover.RECOVERY_HEADER: policy,
                 **gateway.answer_headers(opened.provider, model=model),
                 **gateway.overhead_headers(request),
             }
@@ -361,34 +383,41 @@ async def _stream(
         )
         try:
             async with deadline(limit - (time.monotonic() - started)):
-                await _forward(opened, events)
-        except StreamInterrupted as error:
-            gone = await _end_with_error(events, str(error))
-        except asyncio.TimeoutError:
-            gone = await _end_with_error(
-                events,
-                f"the answer from {opened.provider.value} was still running at the "
-                f"request's deadline of {limit:g}s",
-            )
+                await _forward(opened, events, gateway, call.request)
         except ConnectionError:  # the caller went away or stopped reading
             gone = True
+        except (StreamInterrupted, ContentFiltered, asyncio.TimeoutError) as error:
+            gone = await _end_with_error(events, failover.ending(error, opened.provider, limit))
+        except Exception as error:  # a bug must not look like a complete answer either
+            logger.exception("stream failed", extra={"trace_id": call.request.trace_id})
+            gone = await _end_with_error(events, failover.ending(error, opened.provider, limit))
     if gone and request.transport is not None:
         request.transport.abort()  # a caller that stopped reading must not block the end
     return out
 
 
-async def _forward(opened: Any, events: _Events) -> None:
+async def _forward(opened: Any, events: _Events, gateway: Gateway, request: LLMRequest) -> None:
+    """Relay the chunks, then the finish; a restart marker becomes the restart comment,
+    and the chunks after a failover (restart or continue) name their provider's model."""
     first = True
+    current = opened.provider
     async for chunk in opened.chunks():
+        if chunk.provider is not None and chunk.provider is not current:
+            current = chunk.provider
+            events.answered_by(answered_as(current, gateway.streaming_model(current, request)))
+        if chunk.restart:
+            await events.write(failover.restart_comment(current, events.model))
+            first = True
+            continue
         await events.chunk(_delta(chunk, first))
         first = False
     await events.finish(opened.response)
 
 
-async def _end_with_error(events: _Events, message: str) -> bool:
-    """Send the ``stream_interrupted`` event; True when the caller is gone."""
+async def _end_with_error(events: _Events, error: GatewayError) -> bool:
+    """Send the error event that ends a begun stream; True when the caller is gone."""
     try:
-        await events.send(GatewayError(502, message, code="stream_interrupted").body())
+        await events.send(error.body())
     except ConnectionError:
         return True
     return False

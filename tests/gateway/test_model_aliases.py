@@ -106,9 +106,8 @@ def test_issue15_an_alias_to_a_provider_not_in_the_chain_is_404_with_the_reason(
     emulator: ProviderEmulator,
 ) -> None:
     app = create_app(_client(emulator, model_aliases="gpt-4o-mini=sarvanom/openai"))
-    with ThreadedGateway(app) as gateway:
-        with pytest.raises(openai.NotFoundError) as caught:
-            openai_client(gateway).chat.completions.create(model="gpt-4o-mini", messages=HI)
+    with ThreadedGateway(app) as gateway, pytest.raises(openai.NotFoundError) as caught:
+        openai_client(gateway).chat.completions.create(model="gpt-4o-mini", messages=HI)
     assert "paid API disabled" in caught.value.message
     assert "alias of sarvanom/openai" in caught.value.message
 
@@ -175,7 +174,8 @@ def fake_serve(monkeypatch, tmp_path) -> list[web.Application]:
 def test_issue15_serve_default_model_keeps_the_environments_aliases(
     fake_serve: list[web.Application], monkeypatch
 ) -> None:
-    monkeypatch.setenv("SARVANOM_MODEL_ALIASES", "gpt-4o-mini=sarvanom/local_stub,*=sarvanom/local_stub")
+    aliases = "gpt-4o-mini=sarvanom/local_stub,*=sarvanom/local_stub"
+    monkeypatch.setenv("SARVANOM_MODEL_ALIASES", aliases)
     result = CliRunner().invoke(serve, ["--default-model", "sarvanom/auto"])
     assert result.exit_code == 0, result.output
     settings = fake_serve[0][GATEWAY].client.settings

@@ -72,10 +72,12 @@ from ..types import LLMRequest, LLMResponse, StreamChunk
 from . import failover
 from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
-from .models import aliases, answered_as, listed_models, resolve
+from .models import AUTO, PREFIX, aliases, answered_as, listed_models, resolve, served_models
 from .timing import deadline
 
 if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..types import ProviderName
     from .app import Gateway
 
 logger = logging.getLogger("sarvanom_sdk.gateway")
@@ -92,6 +94,16 @@ _FINISH = {
 
 
 # -- models ---------------------------------------------------------------------------------
+__all__ = ["AUTO", "PREFIX", "ROUTES", "answered_as", "resolve_model", "served_models"]
+
+
+def resolve_model(name: Any, settings: Settings) -> tuple[ProviderName | None, str | None]:
+    """``(provider pin, model override)`` for a model name (:func:`.models.resolve`, kept
+    for callers of the earlier name)."""
+    resolved = resolve(name, settings)
+    return resolved.provider, resolved.model
+
+
 def _model_card(name: str, created: int, target: str | None = None) -> dict[str, Any]:
     card = {"id": name, "object": "model", "created": created, "owned_by": "sarvanom"}
     if target is not None:

@@ -140,7 +140,7 @@ def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     default="all",
     show_default=True,
     help="Per-request choices callers may make: 'all', 'none', or a comma-separated "
-    "subset of timeout,model,provider,hedge,cache,tier.",
+    "subset of timeout,model,provider,hedge,cache,tier,stream_recovery.",
 )
 @click.option(
     "--min-timeout",
@@ -150,6 +150,12 @@ def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     default=1.0,
     show_default=True,
     help="A caller's per-request timeout below this is raised to it.",
+)
+@click.option(
+    "--default-model",
+    metavar="NAME",
+    help="Answer unknown model names (e.g. an app's hard-coded gpt-4o-mini) with this "
+    "sarvanom model, e.g. sarvanom/auto, instead of 404. Aliases: SARVANOM_MODEL_ALIASES.",
 )
 @click.option(
     "--header-timeout",
@@ -199,6 +205,7 @@ def serve(
     cors_origins: tuple[str, ...],
     caller_overrides: str,
     min_timeout: float,
+    default_model: str | None,
     header_timeout: float,
     body_timeout: float,
     write_timeout: float,
@@ -236,6 +243,12 @@ def serve(
         access = Access(parse_list(allowed_hosts), parse_list(cors_origins))
         callers = CallerPolicy.parse(caller_overrides, min_timeout)
         guard = TokenGuard.from_value(tokens) if tokens else None
+        if default_model:
+            from sarvanom_sdk import Settings
+            from sarvanom_sdk.model_names import with_default
+
+            settings = Settings.from_env(**overrides)
+            overrides["model_aliases"] = with_default(settings.model_aliases, default_model)
         client = AsyncSarvanClient(**overrides)
         app = create_app(
             client, token=token, limits=limits, access=access, callers=callers, tokens=guard

@@ -45,6 +45,7 @@ SARVANOM_QUEUE_TIMEOUT_SECONDS      queue_timeout                0.25 (then spil
 SARVANOM_HEDGE                      hedge                        false
 SARVANOM_HEDGE_DELAY_SECONDS        hedge_delay                  unset (the provider's recent p95)
 SARVANOM_HEDGE_PAID                 hedge_paid                   false (never hedge onto paid)
+SARVANOM_MODEL_ALIASES              model_aliases                unset (gateway: name=sarvanom/...)
 =================================== ============================ ========================
 """
 
@@ -62,6 +63,7 @@ from urllib.parse import urlsplit
 
 from .envfile import DEFAULT_ENV_FILE, EnvSources, check_redirects, read_env_file
 from .errors import ConfigurationError, InvalidRequestError
+from .model_names import parse_aliases
 from .types import ProviderName
 from .urls import check_base_url, check_url_shape, display_url, is_loopback_host
 
@@ -156,6 +158,7 @@ class Settings:
     breaker_probe_interval: float = field(
         default=10.0, metadata=_env("SARVANOM_BREAKER_PROBE_SECONDS")
     )
+    model_aliases: str | None = field(default=None, metadata=_env("SARVANOM_MODEL_ALIASES"))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -436,6 +439,7 @@ def _check(s: Settings) -> None:
     if s.hedge_delay is not None:
         _at_least(s, "hedge_delay", 0)
     _concurrency_map(s.max_concurrency)
+    parse_aliases(s.model_aliases)  # gateway model aliases (issue 15 item 3)
     if s.max_retries > 10:
         raise ConfigurationError("SARVANOM_MAX_RETRIES", f"must be at most 10, got {s.max_retries}")
     if s.redis_url is not None:  # the forms shared_state accepts; the value is never echoed

@@ -52,11 +52,16 @@ from aiohttp import web
 
 from ..chain import active_chain
 from ..client import AsyncSarvanClient, AsyncStream
-from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
+from ..errors import (
+    AllProvidersFailed,
+    ConfigurationError,
+    ContentFiltered,
+    InvalidRequestError,
+)
 from ..settings import Settings
 from ..telemetry import continued_trace
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
-from . import openai_compat
+from . import failover, openai_compat
 from .access import Access, is_preflight
 from .callers import CallerPolicy, decide_cache
 from .limits import (
@@ -173,11 +178,18 @@ class Gateway:
             response = await self.client.complete(request)
         except AllProvidersFailed as error:
             raise await self.no_provider(error) from None
+        except ContentFiltered as error:
+            raise failover.refused(error) from None
         self.observe(response)
+        failover.check_answer(response)  # context length on every provider: 400
         return response
 
     async def no_provider(self, error: AllProvidersFailed) -> GatewayError:
-        """503 with ``Retry-After`` from the breakers' reopen time when known (D17)."""
+        """503 with ``Retry-After`` from the breakers' reopen time when known (D17); 400
+        when every provider found the request too long (:mod:`.failover`)."""
+        exhausted = failover.context_exhausted(error.attempts)
+        if exhausted is not None:
+            return exhausted
         health = await self.client.get_provider_health()
         wait = reopen_in(error.attempts, health, self.client.router.clock.wall())
         return GatewayError.no_provider(error, wait)
@@ -185,7 +197,8 @@ class Gateway:
     @asynccontextmanager
     async def stream(self, request: LLMRequest) -> AsyncIterator[OpenedStream]:
         """The answer as a stream whose first chunk is already in, so a request no provider
-        can answer is refused (503, strict client) before a byte is sent. Leaving the block
+        can answer is refused (503, strict client; 400 for a content filter or a context
+        length no provider has: :mod:`.failover`) before a byte is sent. Leaving the block
         closes the provider connection; a finished answer is noted in the metrics."""
         stream = self.client.stream(request)
         async with stream:
@@ -195,6 +208,10 @@ class Gateway:
                     first = await anext(rest, None)
                 except AllProvidersFailed as error:
                     raise await self.no_provider(error) from None
+                except ContentFiltered as error:
+                    raise failover.refused(error) from None
+                if first is not None and first.provider is ProviderName.LOCAL_STUB:
+                    rest = await failover.settled(rest, lambda: stream.response)
                 yield OpenedStream(stream, first, rest)
             finally:
                 aclose = getattr(rest, "aclose", None)  # an async generator: close it now

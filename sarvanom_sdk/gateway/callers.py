@@ -5,8 +5,9 @@ decides which of the SDK's per-request knobs a caller may turn. :class:`CallerPo
 
 * ``allowed``: the overrides callers may use, among :data:`OVERRIDES` — ``timeout``,
   ``model`` (a provider's model, ``sarvanom/<provider>/<model>`` on ``/v1``), ``provider``
-  (a pin, ``sarvanom/<provider>``), ``hedge``, ``cache`` and ``tier``. Default: all of
-  them. A forbidden one is refused with 400 naming the field (never silently dropped).
+  (a pin, ``sarvanom/<provider>``), ``hedge``, ``cache``, ``tier`` and ``stream_recovery``
+  (issue 13). Default: all of them. A forbidden one is refused with 400 naming the field
+  (never silently dropped).
 * ``min_timeout``: a smaller per-request ``timeout`` is raised to it (default 1 s), so a
   caller cannot make healthy providers look slow with a tiny deadline.
 
@@ -27,7 +28,7 @@ from ..errors import ConfigurationError
 from ..types import DEFAULT_TEMPERATURE
 from .limits import GatewayError
 
-OVERRIDES = ("timeout", "model", "provider", "hedge", "cache", "tier")
+OVERRIDES = ("timeout", "model", "provider", "hedge", "cache", "tier", "stream_recovery")
 _WHAT = {
     "timeout": "setting a per-request timeout",
     "model": "choosing a provider's model",
@@ -35,6 +36,7 @@ _WHAT = {
     "hedge": "turning hedging on or off",
     "cache": "choosing whether the cache is used",
     "tier": "choosing a tier",
+    "stream_recovery": "choosing how a cut stream recovers",
 }
 
 

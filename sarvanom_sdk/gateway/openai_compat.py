@@ -5,19 +5,16 @@ LangChain's ``ChatOpenAI`` and other OpenAI clients work by changing only ``base
 
 Model names
 -----------
-===================================== ============================================================
-``sarvanom/auto``                     the whole chain, free first (as ``client.complete()``)
-``sarvanom/<provider>``               pinned to one provider of the chain, e.g.
-                                      ``sarvanom/ollama_local``; the stub still answers if it fails
-``sarvanom/<provider>/<model>``       pinned, with that provider's model overridden, e.g.
-                                      ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``
-``sarvanom/local_stub``               the stub alone (for tests)
-anything else                         404 ``model_not_found``, as is a provider not in the chain
-===================================== ============================================================
+``sarvanom/auto`` (the whole chain), ``sarvanom/<provider>`` (a pin),
+``sarvanom/<provider>/<model>`` (a pin with the model overridden), the operator's aliases
+(``SARVANOM_MODEL_ALIASES="gpt-4o-mini=sarvanom/auto"``) and, when the operator set one, a
+default for every other name (``sarvanom serve --default-model sarvanom/auto``); anything
+else is 404 ``model_not_found``. :mod:`.models` decides (one place for every ingress).
 
 ``GET /v1/models`` lists ``sarvanom/auto`` and ``sarvanom/<provider>`` for every provider of
-the chain, the stub last. A response's ``model``, in the JSON answer and in every stream
-chunk, names the provider and model that really answered:
+the chain, the stub last, then the aliases (their cards carry ``alias_of``: the target). A
+response's ``model``, in the JSON answer and in every stream chunk, names the provider and
+model that really answered:
 ``sarvanom/<provider>/<model>`` (e.g. ``sarvanom/huggingface/meta-llama/Llama-3.1-8B-Instruct``;
 ``sarvanom/local_stub`` for the stub), whatever the caller asked for (``sarvanom/auto``
 included). The headers ``x-sarvanom-provider`` and ``x-sarvanom-model`` say the same, on
@@ -31,7 +28,8 @@ string or a list of text parts), ``max_completion_tokens`` or ``max_tokens`` (de
 ``temperature`` (default 0.7), ``stream``, ``stream_options.include_usage``. Refused with
 400: tools and function calling, ``n`` other than 1, ``logprobs``, a ``response_format``
 other than text. Other OpenAI parameters (``top_p``, ``stop``, ``seed``, ``user``...) are
-accepted and ignored.
+accepted and ignored. Not OpenAI's, through ``extra_body``: ``cache`` (a boolean) and
+``stream_recovery`` (``raise``, ``restart``, ``continue``), caller overrides.
 
 When no provider answers
 ------------------------
@@ -44,18 +42,23 @@ begins ``[sarvanom local_stub] This is not a model's answer``. This keeps the SD
 answers, since an OpenAI client cannot tell the stub's text from a model's.
 
 Streams: a provider is committed to on its first token, so a strict refusal is still a
-clean 503 before any byte. A stream that breaks after it began ends with an SSE event
+clean 503 before any byte (a content filter or a context length no provider has: 400). A
+stream that breaks after it began ends with an SSE event
 ``{"error": {...,"code": "stream_interrupted"}}`` and no ``[DONE]`` (the official client
 raises ``APIError``) — never a clean finish. So does a stream still running at the
 request's total deadline (its ``timeout``, else ``SARVANOM_TOTAL_TIMEOUT_SECONDS``),
-whatever the provider sends (F6). A caller that stops reading for ``write_timeout``
-seconds is dropped; one that disconnects ends the provider call at once.
+whatever the provider sends (F6), and one a content filter stops (``content_filter``).
+The recovery policy (``stream_recovery``: the client's setting or the request's field) is
+in the ``x-sarvanom-stream-recovery`` header; a restart is the SSE comment
+``: sarvanom.restart {...}`` (see :mod:`.failover`). A caller that stops reading for
+``write_timeout`` seconds is dropped; one that disconnects ends the provider call at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -64,20 +67,21 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..chain import active_chain, not_in_chain_reason
-from ..errors import StreamInterrupted
-from ..settings import Settings
-from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from ..errors import ContentFiltered, StreamInterrupted
+from ..types import LLMRequest, LLMResponse, StreamChunk
+from . import failover
 from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
+from .models import AUTO, PREFIX, aliases, answered_as, listed_models, resolve, served_models
 from .timing import deadline
 
 if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..types import ProviderName
     from .app import Gateway
 
-PREFIX = "sarvanom/"
-AUTO = "sarvanom/auto"
-_STUB = ProviderName.LOCAL_STUB
+logger = logging.getLogger("sarvanom_sdk.gateway")
+
 _ROLES = {"developer": "system"}
 _FINISH = {
     "end_turn": "stop",
@@ -90,58 +94,34 @@ _FINISH = {
 
 
 # -- models ---------------------------------------------------------------------------------
-def served_models(settings: Settings) -> list[str]:
-    """The model names ``/v1/models`` lists: auto, then each provider of the chain."""
-    return [AUTO, *(PREFIX + p.value for p in active_chain(settings))]
+__all__ = ["AUTO", "PREFIX", "ROUTES", "answered_as", "resolve_model", "served_models"]
 
 
 def resolve_model(name: Any, settings: Settings) -> tuple[ProviderName | None, str | None]:
-    """``(provider pin, model override)`` for a model name; 404 for an unknown one."""
-    if not isinstance(name, str) or not name.strip():
-        raise GatewayError.bad_request("model", "model: required, e.g. 'sarvanom/auto'")
-    if name == AUTO:
-        return None, None
-    provider_name, _, model = name.removeprefix(PREFIX).partition("/")
-    provider = _provider_named(provider_name) if name.startswith(PREFIX) else None
-    if provider is None:
-        raise _model_not_found(name, settings, "")
-    if provider not in active_chain(settings):
-        raise _model_not_found(name, settings, f" ({not_in_chain_reason(provider, settings)})")
-    if model and provider is _STUB:
-        raise _model_not_found(name, settings, " (the stub has no models)")
-    return provider, model or None
+    """``(provider pin, model override)`` for a model name (:func:`.models.resolve`, kept
+    for callers of the earlier name)."""
+    resolved = resolve(name, settings)
+    return resolved.provider, resolved.model
 
 
-def _provider_named(name: str) -> ProviderName | None:
-    try:
-        return ProviderName(name)
-    except ValueError:
-        return None
-
-
-def _model_not_found(name: str, settings: Settings, why: str) -> GatewayError:
-    return GatewayError(
-        404,
-        f"The model '{name[:200]}' does not exist{why}; this gateway serves: "
-        f"{', '.join(served_models(settings))}",
-        code="model_not_found",
-        param="model",
-    )
-
-
-def _model_card(name: str, created: int) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": created, "owned_by": "sarvanom"}
+def _model_card(name: str, created: int, target: str | None = None) -> dict[str, Any]:
+    card = {"id": name, "object": "model", "created": created, "owned_by": "sarvanom"}
+    if target is not None:
+        card["alias_of"] = target  # an operator's alias (SARVANOM_MODEL_ALIASES)
+    return card
 
 
 async def list_models(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
-    cards = [_model_card(m, gateway.started) for m in served_models(gateway.client.settings)]
+    listed = listed_models(gateway.client.settings)
+    cards = [_model_card(name, gateway.started, target) for name, target in listed]
     return web.json_response({"object": "list", "data": cards})
 
 
 async def retrieve_model(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
     name = request.match_info["model"]
-    resolve_model(name, gateway.client.settings)
-    return web.json_response(_model_card(name, gateway.started))
+    resolved = resolve(name, gateway.client.settings)
+    target = aliases(gateway.client.settings).get(resolved.alias) if resolved.alias else None
+    return web.json_response(_model_card(name, gateway.started, target))
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -230,7 +210,7 @@ def parse_chat(
     ``cache`` (a boolean, not OpenAI's) and ``cache_control`` (the request's
     ``Cache-Control``) follow :func:`.callers.decide_cache`."""
     _refuse_unsupported(body)
-    provider, model = resolve_model(body.get("model"), gateway.client.settings)
+    resolved = resolve(body.get("model"), gateway.client.settings)
     stream = body.get("stream")
     stream = False if stream is None else stream
     options = body.get("stream_options")
@@ -240,10 +220,7 @@ def parse_chat(
     if not isinstance(options, dict):
         raise GatewayError.bad_request("stream_options", "stream_options: must be an object")
     fields: dict[str, Any] = {"messages": _messages(body.get("messages")), "trace_id": trace_id}
-    if provider is not None:
-        fields["provider"] = provider
-    if model is not None:
-        fields["model"] = model
+    fields.update(resolved.caller_fields())
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
@@ -255,7 +232,10 @@ def parse_chat(
         if not isinstance(body["cache"], bool):
             raise GatewayError.bad_request("cache", "cache: must be true or false")
         fields["cache"] = body["cache"]
+    if body.get("stream_recovery") is not None:  # not OpenAI's: extra_body (issue 13 item 3)
+        fields["stream_recovery"] = body["stream_recovery"]
     fields = gateway.callers.apply(fields, {"provider": "model", "model": "model"})
+    fields.update(resolved.operator_fields())  # an alias's pin is the operator's choice
     fields = decide_cache(fields, cache_control)
     request = admit_request(fields, gateway.limits)
     return ChatCall(request, stream, options.get("include_usage") is True)
@@ -271,14 +251,6 @@ def _usage(response: LLMResponse | None) -> dict[str, int]:
 def _finish_reason(response: LLMResponse | None) -> str:
     reason = response.finish_reason if response is not None else None
     return _FINISH.get(reason or "stop", "stop")
-
-
-def answered_as(provider: ProviderName, model: str | None) -> str:
-    """The gateway's name for what answered: ``sarvanom/<provider>/<model>``, or
-    ``sarvanom/<provider>`` when the model is unknown (and for the stub)."""
-    if model and provider is not _STUB:
-        return f"{PREFIX}{provider.value}/{model}"
-    return PREFIX + provider.value
 
 
 def completion_body(response: LLMResponse, completion_id: str, created: int) -> dict[str, Any]:
@@ -326,7 +298,8 @@ class CallerGone(ConnectionError):
 
 class _Events:
     """Writes ``chat.completion.chunk`` server-sent events; a write that does not finish
-    within ``write_timeout`` seconds raises :class:`CallerGone`."""
+    within ``write_timeout`` seconds raises :class:`CallerGone`. ``model`` is the name of
+    what answers the chunks sent next (:meth:`answered_by` changes it after a failover)."""
 
     def __init__(
         self,
@@ -346,6 +319,13 @@ class _Events:
             "model": model,
         }
         self._include_usage = include_usage
+
+    @property
+    def model(self) -> str:
+        return str(self._head["model"])
+
+    def answered_by(self, model: str) -> None:
+        self._head["model"] = model
 
     async def send(self, payload: Mapping[str, Any]) -> None:
         await self.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
@@ -388,7 +368,9 @@ async def _stream(
     request: web.Request, gateway: Gateway, call: ChatCall, completion_id: str, created: int
 ) -> web.StreamResponse:
     started = time.monotonic()
-    limit = call.request.timeout or gateway.client.settings.total_timeout
+    settings = gateway.client.settings
+    limit = call.request.timeout or settings.total_timeout
+    policy = call.request.stream_recovery or settings.stream_recovery
     gone = False
     async with gateway.stream(call.request) as opened:
         model = gateway.streaming_model(opened.provider, call.request)
@@ -397,6 +379,7 @@ async def _stream(
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
                 "X-Accel-Buffering": "no",
+                failover.RECOVERY_HEADER: policy,
                 **gateway.answer_headers(opened.provider, model=model),
                 **gateway.overhead_headers(request),
             }
@@ -412,34 +395,41 @@ async def _stream(
         )
         try:
             async with deadline(limit - (time.monotonic() - started)):
-                await _forward(opened, events)
-        except StreamInterrupted as error:
-            gone = await _end_with_error(events, str(error))
-        except asyncio.TimeoutError:
-            gone = await _end_with_error(
-                events,
-                f"the answer from {opened.provider.value} was still running at the "
-                f"request's deadline of {limit:g}s",
-            )
+                await _forward(opened, events, gateway, call.request)
         except ConnectionError:  # the caller went away or stopped reading
             gone = True
+        except (StreamInterrupted, ContentFiltered, asyncio.TimeoutError) as error:
+            gone = await _end_with_error(events, failover.ending(error, opened.provider, limit))
+        except Exception as error:  # a bug must not look like a complete answer either
+            logger.exception("stream failed", extra={"trace_id": call.request.trace_id})
+            gone = await _end_with_error(events, failover.ending(error, opened.provider, limit))
     if gone and request.transport is not None:
         request.transport.abort()  # a caller that stopped reading must not block the end
     return out
 
 
-async def _forward(opened: Any, events: _Events) -> None:
+async def _forward(opened: Any, events: _Events, gateway: Gateway, request: LLMRequest) -> None:
+    """Relay the chunks, then the finish; a restart marker becomes the restart comment,
+    and the chunks after a failover (restart or continue) name their provider's model."""
     first = True
+    current = opened.provider
     async for chunk in opened.chunks():
+        if chunk.provider is not None and chunk.provider is not current:
+            current = chunk.provider
+            events.answered_by(answered_as(current, gateway.streaming_model(current, request)))
+        if chunk.restart:
+            await events.write(failover.restart_comment(current, events.model))
+            first = True
+            continue
         await events.chunk(_delta(chunk, first))
         first = False
     await events.finish(opened.response)
 
 
-async def _end_with_error(events: _Events, message: str) -> bool:
-    """Send the ``stream_interrupted`` event; True when the caller is gone."""
+async def _end_with_error(events: _Events, error: GatewayError) -> bool:
+    """Send the error event that ends a begun stream; True when the caller is gone."""
     try:
-        await events.send(GatewayError(502, message, code="stream_interrupted").body())
+        await events.send(error.body())
     except ConnectionError:
         return True
     return False

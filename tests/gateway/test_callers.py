@@ -67,7 +67,9 @@ async def test_f5_a_tiny_timeout_is_raised_to_the_minimum(open_gateway, emulator
 
 def test_f5_defaults_allow_every_override_with_a_one_second_floor() -> None:
     policy = CallerPolicy()
-    assert policy.allowed == {"timeout", "model", "provider", "hedge", "cache", "tier"}
+    assert policy.allowed == {
+        "timeout", "model", "provider", "hedge", "cache", "tier", "stream_recovery"
+    }
     assert policy.apply({"timeout": 0.01})["timeout"] == 1.0
     assert policy.apply({"timeout": 7})["timeout"] == 7
     assert CallerPolicy.parse("all") == policy

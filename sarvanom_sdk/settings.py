@@ -156,6 +156,20 @@ class Settings:
     breaker_probe_interval: float = field(
         default=10.0, metadata=_env("SARVANOM_BREAKER_PROBE_SECONDS")
     )
+    # -- embeddings (issue 15 item 1): each provider's embedding model -----------------
+    ollama_embedding_model: str = field(
+        default="nomic-embed-text", metadata=_env("OLLAMA_EMBEDDING_MODEL")
+    )
+    gpu_remote_embedding_model: str = field(
+        default="default", metadata=_env("GPU_REMOTE_EMBEDDING_MODEL")
+    )
+    huggingface_embedding_model: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata=_env("HUGGINGFACE_EMBEDDING_MODEL"),
+    )
+    openai_embedding_model: str = field(
+        default="text-embedding-3-small", metadata=_env("OPENAI_EMBEDDING_MODEL")
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

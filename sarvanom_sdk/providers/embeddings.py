@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..embedding import MAX_EMBED_DIMENSIONS, Embedded, EmbeddingRequest, is_finite_vector
+from ..embedding import MAX_EMBED_DIMENSIONS, Embedded, EmbeddingRequest, finite_vector
 from ..errors import BadResponseError
 from ..http import HttpCall, HttpReply
 from ..settings import Settings
@@ -94,14 +94,17 @@ class _EmbedWire(WireAdapter):
         size = len(vectors[0]) if vectors and isinstance(vectors[0], list) else 0
         if not 1 <= size <= MAX_EMBED_DIMENSIONS:
             raise bad(f"a vector of {size} numbers (allowed 1..{MAX_EMBED_DIMENSIONS})")
+        out = []
         for index, vector in enumerate(vectors):
             if not isinstance(vector, list) or len(vector) != size:
                 raise bad(f"ragged vectors: vector {index} is not {size} numbers long")
-            if not is_finite_vector(vector):
+            numbers = finite_vector(vector)
+            if numbers is None:
                 raise bad(f"vector {index} holds something that is not a finite number")
+            out.append(numbers)
         if dimensions is not None and size != dimensions:
             raise bad(f"{size}-dimensional vectors where {dimensions} were asked for")
-        return Embedded([[float(x) for x in v] for v in vectors], model, usage)
+        return Embedded(out, model, usage)
 
 
 class OllamaEmbeddings(_EmbedWire):

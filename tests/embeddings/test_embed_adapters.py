@@ -100,7 +100,8 @@ def test_hf_task_reads_a_list_of_vectors() -> None:
         ({"embeddings": [[]]}, 1, None, "a vector of 0 numbers"),
         ({"embeddings": [[0.0] * 20_000]}, 1, None, "a vector of 20000"),
         ({"embeddings": [[0.1, 0.2]]}, 1, 3, "where 3 were asked"),
-        ({"embeddings": [[True, 0.2]]}, 1, None, "finite number"),
+        ({"embeddings": [[None, 0.2]]}, 1, None, "finite number"),
+        ({"embeddings": [[1e308, 1e308]]}, 1, None, "finite number"),
         ({"model": "m"}, 1, None, "no embeddings"),
     ],
 )

@@ -26,9 +26,9 @@ from _common import (
     emulator_server,
     interleaved_us,
     per_call_us,
+    render,
     run_script,
     script_parser,
-    render,
     settings,
 )
 

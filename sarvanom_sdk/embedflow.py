@@ -158,14 +158,15 @@ class Embedder:
             if routed is None:
                 continue
             admitted, (embedded, found) = routed
-            fresh = dict(zip(embedded.texts, embedded.vectors))
+            fresh = dict(zip(embedded.texts, embedded.vectors, strict=True))
             answered = embedded.model or model
             if caching:
                 self.cache.put(space, answered, fresh)
             cost = self.router.gate.settle(admitted.hold, provider, model, embedded.usage)
             vectors = {**found, **{t: (answered, v) for t, v in fresh.items()}}
+            reused = len(request.texts) - _count(request, fresh)
             return self._response(request, provider, answered, vectors, embedded.usage, cost,
-                                  trail, started, cached=len(request.texts) - _count(request, fresh))
+                                  trail, started, cached=reused)
         self.router._note(_STUB, AttemptOutcome.SKIPPED, STUB_REASON, shadow, trail)
         raise AllProvidersFailed(trail, request.trace_id)
 

@@ -32,7 +32,9 @@ def ollama() -> OllamaEmbeddings:
 
 def openai() -> OpenAIEmbeddings:
     return OpenAIEmbeddings(
-        base_url="https://api.openai.com/v1", api_key="sk-secret", default_model="text-embedding-3-small"
+        base_url="https://api.openai.com/v1",
+        api_key="sk-secret",
+        default_model="text-embedding-3-small",
     )
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from parity.drivers import KINDS, Driver, open_driver
 from reliability.helpers import chain, fresh
 
-from parity.drivers import KINDS, Driver, open_driver
 from sarvanom_sdk import AllProvidersFailed, EmbeddingResponse, InvalidRequestError, ProviderName
 from sarvanom_sdk.testing import Fault, ProviderEmulator
 from sarvanom_sdk.testing._embed_wire import vector_for

@@ -37,6 +37,10 @@ SARVANOM_BUDGET_USD                 budget_usd                   unset (no budge
 SARVANOM_PROVIDERS                  providers                    unset (the seed's order)
 SARVANOM_FALLBACK_TO_STUB           fallback_to_stub             true
 SARVANOM_MAX_RESPONSE_BYTES         max_response_bytes           8388608
+OLLAMA_EMBEDDING_MODEL              ollama_embedding_model       nomic-embed-text
+GPU_REMOTE_EMBEDDING_MODEL          gpu_remote_embedding_model   default
+HUGGINGFACE_EMBEDDING_MODEL         huggingface_embedding_model  sentence-transformers/all-MiniLM-L6-v2
+OPENAI_EMBEDDING_MODEL              openai_embedding_model       text-embedding-3-small
 SARVANOM_REDIS_URL                  redis_url                    unset (state is local)
 SARVANOM_REDIS_NAMESPACE            redis_namespace              sarvanom (Redis key prefix)
 SARVANOM_ROUTING_POLICY             routing_policy               priority (or: latency)

@@ -8,7 +8,8 @@ refused with 400), ``encoding_format`` (``float``, the default, or ``base64``: t
 vector's little-endian float32 bytes, what the ``openai`` client asks for and decodes),
 ``dimensions`` (a positive int), ``user`` (ignored). A batch holds at most
 :data:`MAX_INPUTS` texts, each and all together within the SDK's size bounds; anything
-else is a 400 naming the field (``input[3]``).
+else is a 400 naming the field (``input[3]``). A pinned provider or model follows the
+operator's caller policy (``--caller-overrides``), as on ``/v1/chat/completions``.
 
 Answer: ``{"object": "list", "data": [{"object": "embedding", "index", "embedding"}],
 "model": "sarvanom/<provider>/<model>", "usage": {"prompt_tokens", "total_tokens"}}`` —
@@ -53,7 +54,10 @@ def parse_embedding_call(body: dict[str, Any], gateway: Gateway) -> dict[str, An
         raise GatewayError.bad_request(
             "encoding_format", f"encoding_format: one of {', '.join(ENCODINGS)}"
         )
-    return {"texts": texts, "model": model, "provider": provider,
+    pins = {k: v for k, v in (("provider", provider), ("model", model)) if v is not None}
+    # the operator's rule for per-request overrides, as on /v1/chat/completions
+    pins = gateway.callers.apply(pins, {"provider": "model", "model": "model"})
+    return {"texts": texts, "model": pins.get("model"), "provider": pins.get("provider"),
             "dimensions": body.get("dimensions"), "encoding": encoding}
 
 

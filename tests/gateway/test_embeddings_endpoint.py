@@ -107,3 +107,15 @@ def test_the_gateway_falls_back_without_mixing_spaces(emulator) -> None:
     assert [d.embedding for d in got.data] == [
         pytest.approx(vector_for(hf, "a")), pytest.approx(vector_for(hf, "b"))
     ]
+
+
+def test_the_operators_caller_policy_applies_to_pins(emulator) -> None:
+    from sarvanom_sdk.gateway.callers import CallerPolicy
+
+    app = create_app(ollama_client(emulator), callers=CallerPolicy(allowed=frozenset()))
+    with ThreadedGateway(app) as gateway:
+        client = openai_client(gateway)
+        with pytest.raises(openai.BadRequestError, match="not allowed"):
+            client.embeddings.create(model="sarvanom/ollama_local", input="x")
+        got = client.embeddings.create(model="sarvanom/auto", input="x")
+    assert len(got.data) == 1

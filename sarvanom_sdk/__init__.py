@@ -9,6 +9,7 @@ package is light: the HTTP libraries are imported on first use.
 
 from ._version import __version__
 from .client import AsyncSarvanClient, AsyncStream, SarvanClient, SyncStream
+from .embedding import EmbeddingResponse
 from .errors import (
     AllProvidersFailed,
     ConfigurationError,
@@ -42,6 +43,7 @@ __all__ = [
     "AttemptOutcome",
     "ConfigurationError",
     "ContentFiltered",
+    "EmbeddingResponse",
     "EndpointHealth",
     "HealthStatus",
     "HookLayer",

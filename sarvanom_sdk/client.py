@@ -17,6 +17,9 @@ from .errors import InvalidRequestError, ProviderError
 from .settings import DEFAULT_ENV_FILE, Settings
 from .types import LLMRequest, LLMResponse, ProviderHealth, ProviderName, StreamChunk
 
+if TYPE_CHECKING:
+    from .embedding import EmbeddingResponse
+
 # The routing machinery is imported when the first client is built, not by
 # ``import sarvanom_sdk`` (the import stays light).
 
@@ -102,6 +105,19 @@ class _ClientBase:
     def settings(self) -> Settings:
         return self._core.settings
 
+    def _embed_flow(self, texts: Any, options: dict[str, Any]) -> Any:
+        """The embedding flow for ``embed()``'s arguments (validated: no network yet);
+        the embedding machinery is built on the first call (issue 15 item 1)."""
+        from .embedding import EmbeddingRequest
+
+        request = EmbeddingRequest(texts, **{k: v for k, v in options.items() if v is not None})
+        embedder = self.__dict__.get("_embedder")
+        if embedder is None:
+            from .embedflow import Embedder
+
+            embedder = self.__dict__.setdefault("_embedder", Embedder(self._core))
+        return embedder.flow(request)
+
     @property
     def router(self) -> Any:
         """The routing machinery (chain, breakers, health); for tools and tests."""
@@ -174,6 +190,27 @@ class SarvanClient(_ClientBase):
         tracing = self._core.tracing
         return SyncStream(items if tracing is None else tracing.wrap_stream(request, items))
 
+    def embed(
+        self,
+        texts: str | Sequence[str],
+        model: str | None = None,
+        dimensions: int | None = None,
+        *,
+        provider: str | ProviderName | None = None,
+        cache: bool = True,
+        timeout: float | None = None,
+        trace_id: str | None = None,
+    ) -> EmbeddingResponse:
+        """One vector per text, all from one provider and model (named on the response),
+        free first through the chain. Raises :class:`InvalidRequestError` before any
+        network call for bad arguments, and :class:`AllProvidersFailed` when no provider
+        answered (the stub never answers embeddings, strict mode or not)."""
+        from .runners import run
+
+        options = {"model": model, "dimensions": dimensions, "provider": provider,
+                   "cache": cache, "timeout": timeout, "trace_id": trace_id}
+        return run(self._embed_flow(texts, options), self._sync_transport())  # type: ignore[return-value]
+
     def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:
         """Health of each configured provider; ``probe=True`` first calls each provider's
         health endpoint (concurrently, a few seconds at most)."""
@@ -245,6 +282,24 @@ class AsyncSarvanClient(_ClientBase):
         items = adrive(self._core.router.stream_flow(request), self._transport)
         tracing = self._core.tracing
         return AsyncStream(items if tracing is None else tracing.awrap_stream(request, items))
+
+    async def embed(
+        self,
+        texts: str | Sequence[str],
+        model: str | None = None,
+        dimensions: int | None = None,
+        *,
+        provider: str | ProviderName | None = None,
+        cache: bool = True,
+        timeout: float | None = None,
+        trace_id: str | None = None,
+    ) -> EmbeddingResponse:
+        """The async twin of :meth:`SarvanClient.embed` (same arguments and result)."""
+        from .runners import arun
+
+        options = {"model": model, "dimensions": dimensions, "provider": provider,
+                   "cache": cache, "timeout": timeout, "trace_id": trace_id}
+        return await arun(self._embed_flow(texts, options), self._transport)  # type: ignore[return-value]
 
     async def get_provider_health(self, probe: bool = False) -> dict[str, ProviderHealth]:  # type: ignore[override]
         if probe:

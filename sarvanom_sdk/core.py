@@ -195,9 +195,11 @@ def _endpoints_of(
     clock: Clock,
     adapter_for: Any,
     shared: StateBackend,
+    kind: str = "",
 ) -> list[Endpoint]:
     """One endpoint per base URL of ``provider``, each with its own adapter, breaker (its
-    state where ``shared`` keeps it) and bulkhead."""
+    state where ``shared`` keeps it) and bulkhead. ``kind`` names another kind of call
+    (``"embed"``) whose breakers are its own."""
     trial_ttl = max(settings.attempt_timeout, settings.total_timeout) + TRIAL_LOCK_MARGIN_SECONDS
     urls = settings.endpoint_urls(provider) or ("",)
     url_field = {
@@ -207,14 +209,15 @@ def _endpoints_of(
     out = []
     for index, url in enumerate(urls):
         own = settings.replace(**{url_field: url}) if url_field and len(urls) > 1 else settings
-        name = provider.value if len(urls) == 1 else f"{provider.value}#{index}"
+        key = f"{provider.value}/{kind}" if kind else provider.value
+        name = key if len(urls) == 1 else f"{key}#{index}"
         circuit = ProviderCircuit(
             name,
             fail_max=settings.circuit_fail_max,
             reset_seconds=settings.circuit_reset_seconds,
             clock=clock,
-            storage=shared.circuit_storage(provider.value, url),
-            trial_gate=shared.trial_gate(provider.value, url, trial_ttl),
+            storage=shared.circuit_storage(key, url),
+            trial_gate=shared.trial_gate(key, url, trial_ttl),
         )
         bulkhead = Bulkhead(settings.concurrency_limit(provider))
         out.append(Endpoint(provider, adapter_for(provider, own), circuit, bulkhead, url))

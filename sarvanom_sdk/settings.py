@@ -37,6 +37,10 @@ SARVANOM_BUDGET_USD                 budget_usd                   unset (no budge
 SARVANOM_PROVIDERS                  providers                    unset (the seed's order)
 SARVANOM_FALLBACK_TO_STUB           fallback_to_stub             true
 SARVANOM_MAX_RESPONSE_BYTES         max_response_bytes           8388608
+OLLAMA_EMBEDDING_MODEL              ollama_embedding_model       nomic-embed-text
+GPU_REMOTE_EMBEDDING_MODEL          gpu_remote_embedding_model   default
+HUGGINGFACE_EMBEDDING_MODEL         huggingface_embedding_model  sentence-transformers/all-MiniLM-L6-v2
+OPENAI_EMBEDDING_MODEL              openai_embedding_model       text-embedding-3-small
 SARVANOM_REDIS_URL                  redis_url                    unset (state is local)
 SARVANOM_REDIS_NAMESPACE            redis_namespace              sarvanom (Redis key prefix)
 SARVANOM_ROUTING_POLICY             routing_policy               priority (or: latency)
@@ -159,6 +163,20 @@ class Settings:
         default=10.0, metadata=_env("SARVANOM_BREAKER_PROBE_SECONDS")
     )
     model_aliases: str | None = field(default=None, metadata=_env("SARVANOM_MODEL_ALIASES"))
+    # -- embeddings (issue 15 item 1): each provider's embedding model -----------------
+    ollama_embedding_model: str = field(
+        default="nomic-embed-text", metadata=_env("OLLAMA_EMBEDDING_MODEL")
+    )
+    gpu_remote_embedding_model: str = field(
+        default="default", metadata=_env("GPU_REMOTE_EMBEDDING_MODEL")
+    )
+    huggingface_embedding_model: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata=_env("HUGGINGFACE_EMBEDDING_MODEL"),
+    )
+    openai_embedding_model: str = field(
+        default="text-embedding-3-small", metadata=_env("OPENAI_EMBEDDING_MODEL")
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -61,7 +61,7 @@ from ..errors import (
 from ..settings import Settings
 from ..telemetry import continued_trace
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
-from . import failover, openai_compat
+from . import embeddings, failover, openai_compat
 from .access import Access, is_preflight
 from .callers import CallerPolicy, decide_cache
 from .limits import (
@@ -328,7 +328,7 @@ def create_app(
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/health", _health)
-    for method, path, handler in (*_ROUTES, *openai_compat.ROUTES):
+    for method, path, handler in (*_ROUTES, *openai_compat.ROUTES, *embeddings.ROUTES):
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)

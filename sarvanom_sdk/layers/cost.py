@@ -41,6 +41,10 @@ PRICES_PER_MTOK: Mapping[str, tuple[float, float]] = {
     "claude-3-5-sonnet-20241022": (3.00, 15.00),
     "claude-3-7-sonnet-20250219": (3.00, 15.00),
     "claude-sonnet-4-20250514": (3.00, 15.00),
+    # embeddings: input tokens only (issue 15 item 1)
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+    "text-embedding-ada-002": (0.10, 0.0),
 }
 UNKNOWN_PAID_PRICE = (15.00, 75.00)
 

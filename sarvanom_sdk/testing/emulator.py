@@ -93,6 +93,7 @@ from aiohttp import web
 from ._answer import AnswerSettings, ReplyText
 from ._catalog import build_protocols, canonical
 from ._delivery import shape, write
+from ._embed_wire import embedding_routes
 from ._protocol import Incoming, Protocol, Route
 from ._records import RecordedRequest, RequestLog
 from ._threaded import LoopThread
@@ -380,7 +381,7 @@ class ProviderEmulator:
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=self._max_request_bytes)
         for protocol in self._protocols.values():
-            for route in protocol.routes():
+            for route in (*embedding_routes(protocol), *protocol.routes()):
                 path = protocol.base_path + route.path
                 app.router.add_route(route.method, path, self._handler(protocol, route))
         return app

@@ -13,6 +13,8 @@
   for the stub's answer (``"success": false``) — unless the client is strict, then 503.
 * ``POST /v1/chat/completions``, ``GET /v1/models[/{model}]``: OpenAI's wire format
   (:mod:`.openai_compat`).
+* ``POST /v1/messages[/count_tokens]``: Anthropic's wire format, its error shape, the token
+  also taken from ``x-api-key`` (:mod:`.anthropic_compat`).
 * ``GET /metrics``: Prometheus text (:mod:`.metrics`); 501 without prometheus-client.
 * ``GET /dashboard``, ``GET /dashboard/state.json``: the live dashboard (:mod:`.dashboard`);
   its static page is public, its JSON needs the token.
@@ -55,7 +57,7 @@ from ..client import AsyncSarvanClient, AsyncStream
 from ..errors import AllProvidersFailed, ConfigurationError, InvalidRequestError
 from ..settings import Settings
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
-from . import openai_compat
+from . import anthropic_compat, openai_compat
 from .access import Access, is_preflight
 from .callers import CallerPolicy, decide_cache
 from .limits import (
@@ -299,14 +301,15 @@ def create_app(
     metrics = load_metrics(p.value for p in active_chain(client.settings))
     gateway = Gateway(client, limits, token, metrics, access, callers)
     app = web.Application(
-        middlewares=[_observe, _guard, _authenticate], client_max_size=limits.max_body_bytes
+        middlewares=[_observe, anthropic_compat.anthropic_errors, _guard, _authenticate],
+        client_max_size=limits.max_body_bytes,
     )
     app[GATEWAY] = gateway
     app.on_response_prepare.append(_stamp_headers)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/health", _health)
-    for method, path, handler in (*_ROUTES, *openai_compat.ROUTES):
+    for method, path, handler in (*_ROUTES, *openai_compat.ROUTES, *anthropic_compat.ROUTES):
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)
@@ -394,7 +397,10 @@ async def _authenticate(
 ) -> web.StreamResponse:
     if request.path in _PUBLIC_PATHS:
         return await handler(request)
-    verdict = request.app[GATEWAY].authorized(request.headers.get("Authorization"))
+    gateway, headers = request.app[GATEWAY], request.headers
+    verdict = gateway.authorized(headers.get("Authorization"))
+    if not verdict and headers.get("x-api-key"):  # Anthropic's clients send the token here
+        verdict = gateway.authorized("Bearer " + headers["x-api-key"])
     if verdict:
         return await handler(request)
     challenge = {"WWW-Authenticate": 'Bearer realm="sarvanom"'}

@@ -13,12 +13,12 @@ are in :mod:`.anthropic_wire`.
   401 authentication_error, 403 permission_error, 404 not_found_error, 413
   request_too_large, 500 api_error, 503 overloaded_error for a busy gateway or a strict
   client no provider answered).
-* Streams: ``message_start``, ``ping``, ``content_block_start``, ``content_block_delta``
-  (``text_delta``), ``content_block_stop``, ``message_delta`` (stop_reason, usage),
-  ``message_stop``. A stream that breaks after it began, or still runs at the request's
-  deadline, ends with an ``error`` event and no ``message_stop`` (the client raises). A
-  caller that stops reading for ``write_timeout`` seconds is dropped; one that disconnects
-  ends the provider call at once.
+* Streams: ``message_start``, ``content_block_start``, ``ping``, ``content_block_delta``
+  (``text_delta``; ``input_json_delta`` in ``tool_use`` blocks), ``content_block_stop``,
+  ``message_delta`` (stop_reason, usage), ``message_stop``. A stream that breaks after it
+  began, or still runs at the request's deadline, ends with an ``error`` event and no
+  ``message_stop`` (the client raises). A caller that stops reading for ``write_timeout``
+  seconds is dropped; one that disconnects ends the provider call at once.
 * ``count_tokens`` answers ``{"input_tokens": N}``, an **estimate** (characters / 4 plus a
   few tokens a message; no tokenizer is consulted), marked ``x-sarvanom-estimate: true``.
 * Every answer carries ``request-id`` (the trace id, as Anthropic's API does) beside the
@@ -38,6 +38,7 @@ from aiohttp import web
 
 from ..errors import InvalidRequestError, StreamInterrupted
 from .anthropic_wire import (
+    InterleavedToolCalls,
     MessagesCall,
     StreamEvents,
     error_body,
@@ -201,7 +202,7 @@ async def _stream(
             await write(events.start())
             async with deadline(limit - (time.monotonic() - started)):
                 await _forward(opened, events, write)
-        except StreamInterrupted as error:
+        except (StreamInterrupted, InterleavedToolCalls) as error:
             gone = await _end_with_error(write, events, str(error))
         except asyncio.TimeoutError:
             gone = await _end_with_error(
@@ -220,6 +221,8 @@ async def _stream(
 async def _forward(opened: OpenedStream, events: StreamEvents, write: _Writer) -> None:
     async for chunk in opened.chunks():
         await write(events.text(chunk.text))
+        for delta in chunk.tool_calls:
+            await write(events.tool_call(delta))
     await write(events.finish(opened.response))
 
 

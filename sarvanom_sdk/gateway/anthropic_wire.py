@@ -3,17 +3,21 @@ events out, errors in Anthropic's shape. :mod:`.anthropic_compat` serves it.
 
 Requests (``POST /v1/messages``): ``model`` (the gateway's names, as on the OpenAI endpoint:
 ``sarvanom/auto``, ``sarvanom/<provider>[/<model>]``), ``max_tokens`` (required),
-``messages`` (roles ``user`` and ``assistant``; content a string or a list of ``text``
-blocks), ``system`` (a string or ``text`` blocks), ``temperature`` (default 1.0, Anthropic's),
-``stream``; ``metadata``, ``top_k``, ``thinking``, ``service_tier`` and ``cache_control`` on
-blocks are accepted and ignored. ``cache`` (a boolean, not Anthropic's) chooses whether the
-response cache is used, as on the OpenAI endpoint.
+``messages`` (roles ``user`` and ``assistant``; content a string or blocks: text, image,
+tool_use, tool_result; see :mod:`.anthropic_content`), ``system`` (a string or ``text``
+blocks), ``temperature`` (default 1.0, Anthropic's), ``top_p``, ``stop_sequences`` (at
+most 4), ``tools``, ``tool_choice``, ``output_config.format`` (a JSON schema: the SDK's
+``response_format``), ``stream``. ``metadata``, ``top_k``, ``thinking``, ``service_tier``,
+``output_config.effort``, ``cache_control`` and unknown fields are accepted and ignored.
+``cache`` (a boolean, not Anthropic's) chooses whether the response cache is used, as on
+the OpenAI endpoint.
 
 Answers: ``{"id": "msg_...", "type": "message", "role": "assistant", "model", "content",
-"stop_reason", "stop_sequence", "usage": {"input_tokens", "output_tokens"}}``; ``model``
+"stop_reason", "stop_sequence", "usage": {"input_tokens", "output_tokens"}}``; ``content``
+is a text block (when there is text) then a ``tool_use`` block per tool call; ``model``
 names what really answered (``sarvanom/<provider>/<model>``). ``stop_reason`` is
-``end_turn``, ``max_tokens`` or ``refusal`` (providers do not say which stop sequence
-ended an answer, so ``stop_sequence`` is null).
+``end_turn``, ``max_tokens``, ``tool_use`` or ``refusal`` (providers do not say which stop
+sequence ended an answer, so ``stop_sequence`` is null).
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..chat import MAX_STOP_SEQUENCES, ToolCallDelta
 from ..types import LLMRequest, LLMResponse
+from . import anthropic_content as content
+from .anthropic_content import bad
 from .limits import GatewayError
 from .openai_compat import answered_as, resolve_model
 
@@ -52,6 +59,7 @@ _STOP_REASONS = {
     "model_length": "max_tokens",
     "content_filter": "refusal",
     "refusal": "refusal",
+    "tool_calls": "tool_use",
 }
 #: Characters per token for :func:`estimate_input_tokens` (English text, BPE tokenizers).
 CHARS_PER_TOKEN = 4
@@ -77,59 +85,11 @@ def error_body(error: GatewayError, request_id: str | None = None) -> dict[str, 
     return body
 
 
-def _bad(field: str, message: str) -> GatewayError:
-    return GatewayError.bad_request(field, f"{field}: {message}")
-
-
-def _blocks_text(value: Any, where: str) -> str:
-    """A string, or the text of a list of ``text`` blocks joined by newlines."""
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, list) or not value:
-        raise _bad(where, "must be a string or a non-empty array of content blocks")
-    texts: list[str] = []
-    for index, block in enumerate(value):
-        here = f"{where}[{index}]"
-        if not isinstance(block, dict):
-            raise _bad(here, "must be a content block object")
-        if block.get("type") != "text":
-            raise GatewayError.bad_request(
-                where,
-                f"{here}.type: {str(block.get('type'))[:50]!r} blocks are not supported "
-                "by this gateway here; allowed: text",
-                code="unsupported_parameter",
-            )
-        text = block.get("text")
-        if not isinstance(text, str):
-            raise _bad(f"{here}.text", "must be a string")
-        texts.append(text)
-    return "\n".join(texts)
-
-
-def _messages(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not value:
-        raise _bad("messages", "must be a non-empty array of messages")
-    out = []
-    for index, message in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise _bad(where, "must be an object with 'role' and 'content'")
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise _bad(
-                f"{where}.role",
-                f"must be 'user' or 'assistant', got {str(role)[:50]!r} "
-                "(a system prompt goes in the top-level 'system' field)",
-            )
-        out.append({"role": role, "content": _blocks_text(message.get("content"), where)})
-    return out
-
-
 def _max_tokens(value: Any) -> int:
     if value is None:
-        raise _bad("max_tokens", "required (the most tokens the answer may have), e.g. 1024")
+        raise bad("max_tokens", "required (the most tokens the answer may have), e.g. 1024")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _bad("max_tokens", f"must be an integer >= 1, got {str(value)[:50]}")
+        raise bad("max_tokens", f"must be an integer >= 1, got {str(value)[:50]}")
     return value
 
 
@@ -137,8 +97,36 @@ def _stream_flag(value: Any) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _bad("stream", "must be true or false")
+        raise bad("stream", "must be true or false")
     return value
+
+
+def _stop_sequences(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+        raise bad("stop_sequences", "must be an array of non-empty strings")
+    if len(value) > MAX_STOP_SEQUENCES:
+        raise bad("stop_sequences", f"at most {MAX_STOP_SEQUENCES} on this gateway")
+    return value
+
+
+def _output_format(value: Any) -> dict[str, Any] | None:
+    """``output_config.format`` (``{"type": "json_schema", "schema"}``) as OpenAI's
+    ``response_format``; ``output_config.effort`` is ignored."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad("output_config", "must be an object")
+    form = value.get("format")
+    if form is None:
+        return None
+    if not isinstance(form, dict) or form.get("type") != "json_schema":
+        raise bad("output_config.format", "must be {'type': 'json_schema', 'schema': {...}}")
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": form.get("schema")},
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,31 +142,51 @@ def parse_messages(body: Mapping[str, Any], settings: Settings, trace_id: str) -
     """A Messages API body as :class:`MessagesCall`; 400/404 naming the field."""
     provider, model = resolve_model(body.get("model"), settings)
     fields: dict[str, Any] = {
-        "messages": _messages(body.get("messages")),
+        "messages": content.messages(body.get("messages")),
         "max_tokens": _max_tokens(body.get("max_tokens")),
         "trace_id": trace_id,
     }
     system = body.get("system")
     if system is not None:
-        fields["system"] = _blocks_text(system, "system")
+        fields["system"] = content.text_blocks(system, "system")
     temperature = body.get("temperature")
     fields["temperature"] = DEFAULT_TEMPERATURE if temperature is None else temperature
+    if body.get("top_p") is not None:
+        fields["top_p"] = body["top_p"]
+    stop = _stop_sequences(body.get("stop_sequences"))
+    if stop:
+        fields["stop"] = stop
+    tools = content.tools(body.get("tools"))
+    if tools:
+        fields["tools"] = tools
+    choice, parallel = content.tool_choice(body.get("tool_choice"))
+    if choice is not None:
+        fields["tool_choice"] = choice
+    if parallel is not None:
+        fields["parallel_tool_calls"] = parallel
+    form = _output_format(body.get("output_config"))
+    if form is not None:
+        fields["response_format"] = form
     if provider is not None:
         fields["provider"] = provider
     if model is not None:
         fields["model"] = model
     if body.get("cache") is not None:
         if not isinstance(body["cache"], bool):
-            raise _bad("cache", "must be true or false")
+            raise bad("cache", "must be true or false")
         fields["cache"] = body["cache"]
     return MessagesCall(fields, _stream_flag(body.get("stream")))
 
 
 def estimate_input_tokens(request: LLMRequest) -> int:
-    """An estimate of the prompt's tokens (no provider's tokenizer is consulted): its
-    characters / :data:`CHARS_PER_TOKEN`, plus :data:`TOKENS_PER_MESSAGE` a message."""
+    """An estimate of the prompt's tokens (no provider's tokenizer is consulted): its text
+    and tool definitions' characters / :data:`CHARS_PER_TOKEN`, plus
+    :data:`TOKENS_PER_MESSAGE` a message. Images are not counted."""
     messages = len(request.messages or ()) + (1 if request.system else 0)
-    return math.ceil(request.prompt_chars() / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages
+    chars = request.prompt_chars()
+    if request.tools:
+        chars += len(json.dumps([tool.to_openai() for tool in request.tools]))
+    return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * messages
 
 
 def stop_reason(response: LLMResponse | None) -> str:
@@ -196,7 +204,11 @@ def _usage(response: LLMResponse | None, estimate: int) -> dict[str, int]:
 def message_body(response: LLMResponse, message_id: str, estimate: int) -> dict[str, Any]:
     """The non-streamed answer; ``estimate``: the input tokens when the provider gave no
     usage."""
-    content = [{"type": "text", "text": response.content}] if response.content else []
+    content: list[dict[str, Any]] = []
+    if response.content:
+        content.append({"type": "text", "text": response.content})
+    for call in response.tool_calls:
+        content.append(_tool_use(call.id, call.name, call.parsed_arguments()))
     return {
         "id": message_id,
         "type": "message",
@@ -209,15 +221,24 @@ def message_body(response: LLMResponse, message_id: str, estimate: int) -> dict[
     }
 
 
+def _tool_use(call_id: str | None, name: str | None, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": call_id or "", "name": name or "", "input": arguments}
+
+
 def sse(event: str, payload: Mapping[str, Any]) -> bytes:
     """One server-sent event: ``event: <name>`` and its JSON ``data``."""
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
 
 
+class InterleavedToolCalls(Exception):
+    """A stream's tool-call pieces came in an order Anthropic's events cannot carry."""
+
+
 class StreamEvents:
     """The event sequence of a streamed answer, as bytes to write: :meth:`start`
     (``message_start``), :meth:`text` (a text block opened on first use, followed by
-    ``ping`` for the first block, then ``content_block_delta``), :meth:`finish`
+    ``ping`` for the first block, then ``content_block_delta``), :meth:`tool_call` (a
+    ``tool_use`` block per call, ``input_json_delta`` pieces), :meth:`finish`
     (``content_block_stop``, ``message_delta`` with stop_reason and usage,
     ``message_stop``), or :meth:`error` (an ``error`` event; no ``message_stop``)."""
 
@@ -227,6 +248,9 @@ class StreamEvents:
         self._estimate = estimate
         self._index = -1
         self._open: str | None = None
+        #: the tool call (its index in the SDK's deltas) the open tool_use block holds
+        self._call: int | None = None
+        self._calls_done: set[int] = set()
 
     def start(self) -> bytes:
         message: dict[str, Any] = {
@@ -245,6 +269,9 @@ class StreamEvents:
         if self._open is None:
             return b""
         self._open = None
+        if self._call is not None:
+            self._calls_done.add(self._call)
+            self._call = None
         return sse("content_block_stop", {"type": "content_block_stop", "index": self._index})
 
     def _open_block(self, kind: str, block: Mapping[str, Any]) -> bytes:
@@ -268,6 +295,28 @@ class StreamEvents:
         return out + sse(
             "content_block_delta",
             {"type": "content_block_delta", "index": self._index, "delta": delta},
+        )
+
+    def tool_call(self, delta: ToolCallDelta) -> bytes:
+        """A piece of a tool call: its first piece opens a ``tool_use`` block, argument
+        text goes out as ``input_json_delta``. Raises :class:`InterleavedToolCalls` for a
+        piece of a call whose block was already closed (Anthropic's stream cannot reopen
+        it)."""
+        out = b""
+        if delta.index != self._call:
+            if delta.index in self._calls_done:
+                raise InterleavedToolCalls(
+                    "the provider interleaved the pieces of two tool calls, which Anthropic's "
+                    "stream format cannot carry; retry without streaming"
+                )
+            out = self._open_block("tool_use", _tool_use(delta.id, delta.name, {}))
+            self._call = delta.index
+        if not delta.arguments:
+            return out
+        piece = {"type": "input_json_delta", "partial_json": delta.arguments}
+        return out + sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": self._index, "delta": piece},
         )
 
     def finish(self, response: LLMResponse | None) -> bytes:

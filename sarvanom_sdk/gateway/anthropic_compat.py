@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..errors import InvalidRequestError, StreamInterrupted
+from ..errors import ContentFiltered, InvalidRequestError, StreamInterrupted
+from ..types import LLMResponse, ProviderName
 from .anthropic_wire import (
     InterleavedToolCalls,
     MessagesCall,
@@ -134,9 +135,19 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
     message_id = f"msg_{uuid.uuid4().hex}"
     estimate = estimate_input_tokens(llm_request)
     async with gateway.gate.slot():
-        if call.stream:
-            return await _stream(request, gateway, llm_request, message_id, estimate)
-        response = await gateway.complete(llm_request)
+        try:
+            if call.stream:
+                return await _stream(request, gateway, llm_request, message_id, estimate)
+            response = await gateway.complete(llm_request)
+        except ContentFiltered as error:  # before any byte: Anthropic's refusal answer
+            response = refusal(error)
+            if call.stream:
+                out = await _open_events(request, gateway, llm_request, response.provider, None)
+                events = StreamEvents(message_id, answered_as(response.provider, None), estimate)
+                write = _Writer(out, gateway.limits.write_timeout)
+                await write(events.start() + events.text(response.content))
+                await write(events.finish(response))
+                return out
     headers = {
         REQUEST_ID: trace_id,
         **gateway.answer_headers(response.provider, response),
@@ -185,17 +196,7 @@ async def _stream(
     gone = False
     async with gateway.stream(llm_request) as opened:
         model = gateway.streaming_model(opened.provider, llm_request)
-        out = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-                REQUEST_ID: llm_request.trace_id,
-                **gateway.answer_headers(opened.provider, model=model),
-                **gateway.overhead_headers(request),
-            }
-        )
-        await out.prepare(request)
+        out = await _open_events(request, gateway, llm_request, opened.provider, model)
         write = _Writer(out, gateway.limits.write_timeout)
         events = StreamEvents(message_id, answered_as(opened.provider, model), estimate)
         try:
@@ -211,11 +212,55 @@ async def _stream(
                 f"the answer from {opened.provider.value} was still running at the "
                 f"request's deadline of {limit:g}s",
             )
+        except ContentFiltered as error:  # a refusal after it began: Anthropic's way
+            gone = await _end(write, events.finish(refusal(error, opened.provider)))
         except ConnectionError:  # the caller went away or stopped reading
             gone = True
+        except Exception:  # a bug: the stream must still not end as if complete
+            logger.exception("stream failed", extra={"trace_id": llm_request.trace_id})
+            message = f"internal error (request id {llm_request.trace_id})"
+            gone = await _end_with_error(write, events, message)
     if gone and request.transport is not None:
         request.transport.abort()  # a caller that stopped reading must not block the end
     return out
+
+
+async def _open_events(
+    request: web.Request,
+    gateway: Gateway,
+    llm_request: LLMRequest,
+    provider: ProviderName,
+    model: str | None,
+) -> web.StreamResponse:
+    """The event stream's response, prepared (headers sent)."""
+    out = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            REQUEST_ID: llm_request.trace_id,
+            **gateway.answer_headers(provider, model=model),
+            **gateway.overhead_headers(request),
+        }
+    )
+    await out.prepare(request)
+    return out
+
+
+def refusal(error: ContentFiltered, provider: ProviderName | None = None) -> LLMResponse:
+    """A provider's content-policy refusal as the answer Anthropic gives for one: what was
+    said before it, ``stop_reason: "refusal"`` (``on_content_filter="fallback"`` makes the
+    SDK try the next provider instead)."""
+    if provider is None:
+        provider = error.attempts[-1].provider if error.attempts else ProviderName.LOCAL_STUB
+    return LLMResponse(
+        success=True,
+        provider=provider,
+        content=error.partial_text,
+        finish_reason="content_filter",
+        trace_id=error.trace_id,
+        attempts=error.attempts,
+    )
 
 
 async def _forward(opened: OpenedStream, events: StreamEvents, write: _Writer) -> None:
@@ -229,8 +274,13 @@ async def _forward(opened: OpenedStream, events: StreamEvents, write: _Writer) -
 async def _end_with_error(write: _Writer, events: StreamEvents, message: str) -> bool:
     """Send the ``error`` event (Anthropic's type for a 502: api_error); True when the
     caller is gone."""
+    return await _end(write, events.error(GatewayError(502, message, code="stream_interrupted")))
+
+
+async def _end(write: _Writer, data: bytes) -> bool:
+    """Send the stream's last events; True when the caller is gone."""
     try:
-        await write(events.error(GatewayError(502, message, code="stream_interrupted")))
+        await write(data)
     except ConnectionError:
         return True
     return False

@@ -21,6 +21,7 @@ from gateway_helpers import (
     wait_until,
 )
 
+from sarvanom_sdk import AsyncSarvanClient, Settings
 from sarvanom_sdk.gateway import Limits, create_app
 from sarvanom_sdk.gateway.app import GATEWAY
 from sarvanom_sdk.gateway.callers import CallerPolicy
@@ -343,3 +344,36 @@ async def test_issue15_2_a_stream_ends_at_the_total_deadline_with_an_error_event
             assert app[GATEWAY].gate.admitted == 0
     assert "event: error" in text and "deadline of 1.5s" in text
     assert '"type": "api_error"' in text and "message_stop" not in text
+
+
+def _openai_client(emu: ProviderEmulator) -> AsyncSarvanClient:
+    return AsyncSarvanClient(
+        Settings(
+            enable_paid_api=True,
+            providers=("openai",),
+            openai_api_key="sk-test-anthropic-ingress",
+            openai_base_url=emu.url_for("openai"),
+            cache_ttl_seconds=0,
+        )
+    )
+
+
+@pytest.mark.parametrize("stage", ["prompt", "output"])
+async def test_issue15_2_a_content_filter_refusal_is_stop_reason_refusal(
+    open_gateway, emulator, stage
+) -> None:
+    """A provider's refusal (raised by the SDK as ContentFiltered) answers as Anthropic
+    does: a 200 message, or a complete stream, with ``stop_reason: "refusal"`` — before
+    any byte and after part of the answer alike; never a 500."""
+    emulator.inject("openai", Fault.content_filter(stage), times=2)
+    gateway = await open_gateway(_openai_client(emulator))
+    client = anthropic.AsyncAnthropic(
+        base_url=str(gateway.make_url("")), api_key="x", max_retries=0
+    )
+    message = await client.messages.create(**BODY)
+    assert message.stop_reason == "refusal"
+    assert message.model.startswith("sarvanom/openai")
+    events = [e async for e in await client.messages.create(**BODY, stream=True)]
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
+    assert events[-2].delta.stop_reason == "refusal"
+    await client.close()

@@ -13,6 +13,8 @@
   for the stub's answer (``"success": false``) — unless the client is strict, then 503.
 * ``POST /v1/chat/completions``, ``GET /v1/models[/{model}]``: OpenAI's wire format
   (:mod:`.openai_compat`).
+* ``POST /v1/messages[/count_tokens]``: Anthropic's wire format, its error shape, the token
+  also taken from ``x-api-key`` (:mod:`.anthropic_compat`).
 * ``GET /metrics``: Prometheus text (:mod:`.metrics`); 501 without prometheus-client.
 * ``GET /dashboard``, ``GET /dashboard/state.json``: the live dashboard (:mod:`.dashboard`);
   its static page is public, its JSON needs the token.
@@ -61,7 +63,7 @@ from ..errors import (
 from ..settings import Settings
 from ..telemetry import continued_trace
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
-from . import embeddings, failover, openai_compat
+from . import anthropic_compat, embeddings, failover, openai_compat
 from .access import Access, is_preflight
 from .callers import CallerPolicy, decide_cache
 from .limits import (
@@ -79,7 +81,7 @@ from .logsafe import shown
 from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
 from .overhead import HEADER as OVERHEAD_HEADER
 from .overhead import OverheadMeter
-from .tokens import TokenGuard, bearer
+from .tokens import TokenGuard, bearer, presented_authorization
 
 logger = logging.getLogger("sarvanom_sdk.gateway")
 
@@ -321,14 +323,16 @@ def create_app(
     metrics = load_metrics(p.value for p in active_chain(client.settings))
     gateway = Gateway(client, limits, token, metrics, access, callers)
     app = web.Application(
-        middlewares=[_observe, _guard, _authenticate], client_max_size=limits.max_body_bytes
+        middlewares=[_observe, anthropic_compat.anthropic_errors, _guard, _authenticate],
+        client_max_size=limits.max_body_bytes,
     )
     app[GATEWAY] = gateway
     app.on_response_prepare.append(_stamp_headers)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/health", _health)
-    for method, path, handler in (*_ROUTES, *openai_compat.ROUTES, *embeddings.ROUTES):
+    routes = (*_ROUTES, *openai_compat.ROUTES, *anthropic_compat.ROUTES, *embeddings.ROUTES)
+    for method, path, handler in routes:
         app.router.add_route(method, path, _bind(handler))
     if metrics is not None:
         client.router.observers.append(metrics.observe_attempt)
@@ -421,7 +425,7 @@ async def _authenticate(
     if request.path in _PUBLIC_PATHS:
         return await handler(request)
     guard = request.app.get(TOKENS)
-    header = request.headers.get("Authorization")
+    header = presented_authorization(request.headers)  # or x-api-key (Anthropic's clients)
     verdict = await guard.admit(request) if guard else request.app[GATEWAY].authorized(header)
     if verdict:
         return await handler(request)

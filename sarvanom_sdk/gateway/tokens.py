@@ -62,6 +62,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,15 @@ def bearer(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not value:
         return None
     return value
+
+
+def presented_authorization(headers: Mapping[str, str]) -> str | None:
+    """The caller's credentials as an ``Authorization`` value: the header itself, or
+    ``Bearer <x-api-key>`` when only ``x-api-key`` is sent (Anthropic's clients do)."""
+    header = headers.get("Authorization")
+    if header is None and headers.get("x-api-key"):
+        return "Bearer " + headers["x-api-key"]
+    return header
 
 
 def _digest(token: str) -> bytes:
@@ -327,7 +337,7 @@ class TokenGuard:
         """As ``Gateway.authorized`` (True, False: wrong token, None: none given), and for
         a model call (``POST``) the token's limits: :class:`RateLimited` when exceeded."""
         CALLER.set(None)
-        value = bearer(request.headers.get("Authorization"))
+        value = bearer(presented_authorization(request.headers))
         if value is None:
             return None
         caller = self.keyring.identify(value)

@@ -48,6 +48,7 @@ from .anthropic_wire import (
     parse_messages,
 )
 from .callers import decide_cache
+from .failover import ContentRefused
 from .limits import GatewayError, admit_request, read_json
 from .logsafe import shown
 from .openai_compat import CallerGone, answered_as
@@ -139,8 +140,8 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
             if call.stream:
                 return await _stream(request, gateway, llm_request, message_id, estimate)
             response = await gateway.complete(llm_request)
-        except ContentFiltered as error:  # before any byte: Anthropic's refusal answer
-            response = refusal(error)
+        except ContentRefused as refused:  # before any byte: Anthropic's refusal answer
+            response = refusal(refused.filtered)
             if call.stream:
                 out = await _open_events(request, gateway, llm_request, response.provider, None)
                 events = StreamEvents(message_id, answered_as(response.provider, None), estimate)

@@ -45,13 +45,22 @@ RESTART_COMMENT = "sarvanom.restart"
 _STUB = ProviderName.LOCAL_STUB
 
 
-def refused(error: ContentFiltered) -> GatewayError:
+class ContentRefused(GatewayError):
+    """400 ``content_filter``; ``filtered`` keeps the SDK's error for endpoints that answer
+    a refusal in their own protocol's way (Anthropic's ``stop_reason: "refusal"``)."""
+
+    def __init__(self, filtered: ContentFiltered) -> None:
+        who = f"{filtered.provider}: " if filtered.provider else ""
+        super().__init__(
+            400, f"refused by the provider's content filter ({who}{filtered.reason})",
+            code="content_filter",
+        )
+        self.filtered = filtered
+
+
+def refused(error: ContentFiltered) -> ContentRefused:
     """400 ``content_filter`` with the provider's reason."""
-    who = f"{error.provider}: " if error.provider else ""
-    return GatewayError(
-        400, f"refused by the provider's content filter ({who}{error.reason})",
-        code="content_filter",
-    )
+    return ContentRefused(error)
 
 
 def context_exhausted(attempts: Sequence[Attempt]) -> GatewayError | None:

@@ -41,6 +41,17 @@ if TYPE_CHECKING:
         tier: str | None
         hedge: bool | None
         trace_id: str
+        stream_recovery: str | None
+        on_content_filter: str | None
+        tools: Any
+        tool_choice: Any
+        parallel_tool_calls: bool | None
+        response_format: Any
+        stop: str | Sequence[str] | None
+        top_p: float | None
+        seed: int | None
+        presence_penalty: float | None
+        frequency_penalty: float | None
 
 
 _FIELDS = frozenset(LLMRequest.__dataclass_fields__) - {"prompt"}

@@ -90,7 +90,9 @@ class AllProvidersFailed(SarvanError):
         self.attempts = tuple(attempts)
         self.trace_id = trace_id
         tried = "; ".join(f"{a.provider.value}: {a.reason}" for a in self.attempts) or "none"
-        super().__init__(f"no provider answered ({tried})")
+        capable = all(a.error_type != "unsupported" for a in self.attempts)
+        head = "no provider answered" if capable else "no capable provider was available"
+        super().__init__(f"{head} ({tried})")
 
 
 class StreamInterrupted(SarvanError):

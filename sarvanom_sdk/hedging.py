@@ -118,7 +118,7 @@ def _race(
             running.remove(admitted)
             admitted.endpoint.bulkhead.leave()
             try:
-                completion = router._parse(admitted.endpoint, admitted.handle.result())
+                completion = router._parse(admitted.endpoint, admitted.handle.result(), request)
             except ProviderError as error:
                 router._failed(admitted, error, request, trail)
                 router.raise_if_refused(error, request, trail)

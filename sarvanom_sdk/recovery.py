@@ -16,6 +16,8 @@ the stream with :class:`~sarvanom_sdk.errors.StreamInterrupted`.
     ``accepts_prefill`` (Anthropic natively; an OpenAI-compatible server when configured
     so). A provider without prefill, or one that refuses the prefill with a 4xx, is asked
     again without it, as a restart: a prefill refusal is never the caller's final error.
+    A stream cut after tool-call deltas restarts instead (half a tool call cannot be
+    continued as text).
 
 The cost of every attempt's delivered tokens is booked by the flow (F8), whichever policy.
 """
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .endpoints import Admitted
 from .errors import ClientRequestError, ProviderTimeout
-from .types import Attempt, AttemptOutcome, LLMRequest, ProviderName
+from .types import Attempt, AttemptOutcome, LLMRequest, Message, ProviderName
 
 if TYPE_CHECKING:
     from .router import Router
@@ -140,7 +142,8 @@ class ContinueRecovery:
 def with_prefill(request: LLMRequest, prefix: str) -> LLMRequest:
     """``request``'s conversation with ``prefix`` as a final assistant message to continue
     (never cached: it is a fragment of another answer)."""
-    messages = [*request.chat_messages(), {"role": "assistant", "content": prefix}]
+    asked = request.messages or (Message("user", request.prompt or ""),)
+    messages = (*asked, Message("assistant", prefix))
     return replace(request, prompt=None, messages=messages, cache=False)
 
 

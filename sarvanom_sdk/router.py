@@ -41,7 +41,9 @@ import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
+from .answers import UNSUPPORTED, checked_answer
 from .chain import not_in_chain_reason
+from .chat import unsupported_reason
 from .clock import Clock
 from .effects import Enter, Probe, Send, Sleep
 from .endpoints import Admitted, Endpoint, choose
@@ -133,13 +135,19 @@ class Router:
     # -- one attempt --------------------------------------------------------------------
     def _complete_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> FlowGen:
         reply = yield Send(admitted.endpoint.adapter.build(request), timeout)
-        return self._parse(admitted.endpoint, reply)
+        return self._parse(admitted.endpoint, reply, request)
 
-    def _parse(self, endpoint: Endpoint, reply: HttpReply) -> Completion:
+    def _parse(
+        self, endpoint: Endpoint, reply: HttpReply, request: LLMRequest | None = None
+    ) -> Completion:
+        """The adapter's answer in ``reply``, its refusal raised, and (given ``request``)
+        checked against what the request asked for (:func:`checked_answer`)."""
         self._note_quota(endpoint, reply.headers, reply.status)
         completion = endpoint.adapter.parse(reply)
         raise_if_refusal(completion.finish_reason, endpoint.provider.value)
-        return completion
+        if request is None:
+            return completion
+        return checked_answer(request, completion, endpoint.provider)
 
     def _note_quota(self, endpoint: Endpoint, headers: Mapping[str, str], status: int) -> None:
         wait = quota_exhausted_for(headers, status, self.clock.wall)
@@ -396,18 +404,45 @@ class Router:
         return request.model or admitted.endpoint.adapter.default_model
 
     def _candidates(self, request: LLMRequest, trail: list[Attempt]) -> tuple[ProviderName, ...]:
+        """The providers to try, in order: the chain (or the pin), without those lacking
+        a capability the request needs (each noted in the trail)."""
         pinned = request.provider
         if pinned is None:
-            return order_providers(
+            order = order_providers(
                 self.chain, request, self.settings.routing_policy, self._best_latency
             )
-        if pinned is _STUB:
+        elif pinned is _STUB:
             return ()
-        if pinned in self.chain:
-            return (pinned,)
-        reason = not_in_chain_reason(pinned, self.settings)
-        self._note(pinned, AttemptOutcome.SKIPPED, reason, request, trail)
-        return ()
+        elif pinned in self.chain:
+            order = (pinned,)
+        else:
+            reason = not_in_chain_reason(pinned, self.settings)
+            self._note(pinned, AttemptOutcome.SKIPPED, reason, request, trail)
+            return ()
+        needed = request.needed_capabilities()
+        return self._capable(order, needed, request, trail) if needed else order
+
+    def _capable(
+        self,
+        order: Sequence[ProviderName],
+        needed: frozenset[str],
+        request: LLMRequest,
+        trail: list[Attempt],
+    ) -> tuple[ProviderName, ...]:
+        """``order`` without the providers whose adapter lacks one of ``needed``: each is
+        noted skipped ("no tool support", error_type ``unsupported``), with no call and
+        no breaker or health effect (issue 14 item 5)."""
+        capable = []
+        for provider in order:
+            missing = needed - self.adapters[provider].capabilities
+            if missing:
+                self._note(
+                    provider, AttemptOutcome.SKIPPED, unsupported_reason(missing), request,
+                    trail, error_type=UNSUPPORTED,
+                )
+            else:
+                capable.append(provider)
+        return tuple(capable)
 
     def _best_latency(self, provider: ProviderName) -> float | None:
         now = self.clock.monotonic()
@@ -438,6 +473,8 @@ class Router:
             attempts=tuple(trail),
             reasoning=completion.reasoning,
             finish_reason=completion.finish_reason,
+            tool_calls=completion.tool_calls,
+            parsed=completion.parsed,
         )
 
     def stub_response(

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .answers import checked_answer
+from .chat import ToolCallDelta, as_deltas, assemble_tool_calls
 from .effects import CloseStream, Emit, OpenStream, Read
 from .endpoints import Admitted
 from .errors import (
@@ -38,8 +40,8 @@ from .errors import (
 from .http import HttpReply
 from .layers.cache import served_from_cache
 from .providers.base import Completion, StreamEvent
-from .recovery import Attempter, recovery_for
-from .types import Attempt, LLMRequest, ProviderName, StreamChunk
+from .recovery import Attempter, RestartRecovery, recovery_for
+from .types import Attempt, LLMRequest, LLMResponse, ProviderName, StreamChunk
 
 if TYPE_CHECKING:
     from .router import Router
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 FlowGen = Generator[Any, Any, Any]
 logger = logging.getLogger("sarvanom_sdk")
 _STUB = ProviderName.LOCAL_STUB
+_RESTART = RestartRecovery()
+_CONTINUE = recovery_for("continue")
 
 
 @dataclass(slots=True)
@@ -66,15 +70,17 @@ class OpenedStream:
 
 @dataclass(slots=True)
 class _Sent:
-    """What the caller holds: the text and reasoning of every chunk emitted since the
-    last restart."""
+    """What the caller holds: the text, reasoning and tool-call deltas of every chunk
+    emitted since the last restart."""
 
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCallDelta] = field(default_factory=list)
 
     def clear(self) -> None:
         self.text.clear()
         self.reasoning.clear()
+        self.tool_calls.clear()
 
 
 class _Cut(Exception):
@@ -91,7 +97,7 @@ def stream_flow(router: Router, request: LLMRequest) -> FlowGen:
     if key is not None:
         hit = router.cache.get_fresh(key)
         if hit is not None:
-            yield Emit(StreamChunk(hit.content, hit.reasoning or "", hit.provider))
+            yield Emit(_whole(hit))
             return served_from_cache(hit, request, stale=False, latency_ms=router._ms(started))
     trail: list[Attempt] = []
     order = router._candidates(request, trail)
@@ -110,7 +116,7 @@ def stream_flow(router: Router, request: LLMRequest) -> FlowGen:
             fallback = router.fallback_response(request, trail, started, key)
             if fallback.provider is _STUB and not router._stub_allowed(request):
                 raise AllProvidersFailed(trail[:-1], request.trace_id)
-            yield Emit(StreamChunk(fallback.content, fallback.reasoning or "", fallback.provider))
+            yield Emit(_whole(fallback))
             return fallback
         admitted, opened = routed
         if opened.restart:
@@ -118,26 +124,33 @@ def stream_flow(router: Router, request: LLMRequest) -> FlowGen:
             yield Emit(StreamChunk(provider=admitted.provider, restart=True))
         continued = continued or opened.continued
         try:
-            final = yield from _relay(router, request, admitted, opened, deadline, sent, trail)
+            completion = yield from _relay(
+                router, request, admitted, opened, deadline, sent, trail
+            )
         except _Cut as error:
             cut = error
             remaining = _after(order, admitted.provider)
-            plan = recovery.at_cut(router, request, remaining, sent.text, stream_attempt, trail)
+            # a half-written tool call cannot be continued as text: start it again
+            policy = _RESTART if sent.tool_calls and recovery is _CONTINUE else recovery
+            plan = policy.at_cut(router, request, remaining, sent.text, stream_attempt, trail)
             if plan is None:
                 raise error.interrupted from error.interrupted.__cause__
             order, attempt = plan
             continue
-        completion = Completion(
-            content="".join(sent.text),
-            model=final.model,
-            usage=final.usage,
-            reasoning="".join(sent.reasoning) or None,
-            finish_reason=final.finish_reason,
-        )
         response = router._respond(request, admitted, completion, trail, started)
         if key is not None and not continued:  # a stitched answer is not cached
             router.cache.put(key, response)
         return response
+
+
+def _whole(response: LLMResponse) -> StreamChunk:
+    """A whole answer (cached, stale or the stub's) as one chunk."""
+    return StreamChunk(
+        response.content,
+        response.reasoning or "",
+        response.provider,
+        tool_calls=as_deltas(response.tool_calls),
+    )
 
 
 def _after(order: tuple[ProviderName, ...], provider: ProviderName) -> tuple[ProviderName, ...]:
@@ -154,8 +167,9 @@ def _relay(
     sent: _Sent,
     trail: list[Attempt],
 ) -> FlowGen:
-    """Emit the committed stream's content to its end (-> its done event); raise
-    :class:`_Cut` when it fails, after booking and recording the failure."""
+    """Emit the committed stream's content to its end (-> the whole answer, checked:
+    :func:`~sarvanom_sdk.answers.checked_answer`); raise :class:`_Cut` when it fails,
+    after booking and recording the failure."""
     clock, provider = router.clock, admitted.provider
     idle = router.settings.stream_idle_timeout
     committed_at = len(trail) - 1
@@ -166,12 +180,18 @@ def _relay(
     try:
         while True:
             for event in events:
-                if event.text or event.reasoning:
+                if event.text or event.reasoning or event.tool_calls:
                     sent.text.append(event.text)
                     sent.reasoning.append(event.reasoning)
+                    sent.tool_calls.extend(event.tool_calls)
                     delivered += len(event.text) + len(event.reasoning)
+                    delivered += sum(len(d.arguments) + 1 for d in event.tool_calls)
                     last_content = clock.monotonic()
-                    yield Emit(StreamChunk(event.text, event.reasoning, provider))
+                    yield Emit(
+                        StreamChunk(
+                            event.text, event.reasoning, provider, tool_calls=event.tool_calls
+                        )
+                    )
                 if event.done:
                     final = event
             if final is not None:
@@ -186,6 +206,18 @@ def _relay(
             if not data and not any(e.done for e in events):
                 raise ProviderConnectionError("stream ended without its terminator")
         raise_if_refusal(final.finish_reason, provider.value)
+        completion = checked_answer(
+            request,
+            Completion(
+                content="".join(sent.text),
+                model=final.model,
+                usage=final.usage,
+                reasoning="".join(sent.reasoning) or None,
+                finish_reason=final.finish_reason,
+                tool_calls=assemble_tool_calls(sent.tool_calls),
+            ),
+            provider,
+        )
     except ProviderError as error:
         yield CloseStream(opened.stream)
         _cut(router, request, admitted, error, delivered, sent, trail)
@@ -201,7 +233,7 @@ def _relay(
     _note_skipped(router, opened, trail, committed_at)
     admitted.endpoint.circuit.record_success(admitted.ticket)
     router.health.record_success(provider, router._ms(admitted.begun))
-    return final
+    return completion
 
 
 def _read_limit(now: float, last_content: float, idle: float, deadline: float) -> float:
@@ -295,7 +327,7 @@ def stream_attempt(
     try:
         decoder = adapter.stream_decoder()
         events: list[StreamEvent] = []
-        while not any(e.text or e.reasoning or e.done for e in events):
+        while not any(e.text or e.reasoning or e.tool_calls or e.done for e in events):
             left = first_by - router.clock.monotonic()
             if left <= 0:
                 raise ProviderTimeout(f"no first token within {limit:.1f}s")
@@ -303,7 +335,7 @@ def stream_attempt(
             events = decoder.feed(data) if data else decoder.close()
             if not data and not events:
                 raise BadResponseError("stream ended before any content")
-        if not any(e.text or e.reasoning for e in events):  # refused before any content
+        if not any(e.text or e.reasoning or e.tool_calls for e in events):  # no content yet
             for event in events:
                 raise_if_refusal(event.finish_reason, admitted.provider.value)
     except ProviderError:

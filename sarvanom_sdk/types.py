@@ -15,6 +15,24 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .chat import (
+    Content,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    content_to_openai,
+    images_of,
+    needed_capabilities,
+    parse_content,
+    parse_number,
+    parse_seed,
+    parse_stop,
+    parse_tool_calls,
+    parse_tools,
+    text_of,
+)
 from .errors import InvalidRequestError
 
 #: Upper bound accepted for ``max_tokens``. Providers have their own, lower, limits per model.
@@ -75,47 +93,105 @@ class AttemptOutcome(str, enum.Enum):
         return self.value
 
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 #: Per-request policies and their allowed values (the client settings of the same names).
 _POLICIES = {
     "stream_recovery": ("raise", "restart", "continue"),
     "on_content_filter": ("raise", "fallback"),
 }
 TIERS = ("simple", "complex", "critical")
+_NOTHING: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One turn of a conversation (validated when a request is built from it).
+
+    ``content`` is a string or a tuple of parts (:class:`~sarvanom_sdk.chat.TextPart`,
+    :class:`~sarvanom_sdk.chat.ImagePart`; images only in user messages); an assistant
+    message that asks for ``tool_calls`` may have no content; a ``tool`` message is the
+    result of the call ``tool_call_id`` names. ``name`` is an optional participant name.
+    """
+
     role: str
-    content: str
+    content: Content
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    @property
+    def text(self) -> str:
+        """The text content (text parts joined; "" for none)."""
+        return text_of(self.content)
 
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's message shape (only the keys this message uses)."""
+        out: dict[str, Any] = {"role": self.role, "content": content_to_openai(self.content)}
+        if self.tool_calls:
+            out["tool_calls"] = [call.to_openai() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
-def _messages_from(value: Iterable[Any]) -> tuple[Message, ...]:
-    out = []
-    for index, item in enumerate(value):
-        where = f"messages[{index}]"
+    @classmethod
+    def parse(cls, item: Any, where: str) -> Message:
+        """A validated message from a :class:`Message` or OpenAI's message mapping."""
         role: Any
         content: Any
+        calls: Any
+        call_id: Any
+        name: Any
         if isinstance(item, Message):
-            role, content = item.role, item.content
+            role, content, calls, call_id, name = (
+                item.role, item.content, item.tool_calls, item.tool_call_id, item.name
+            )
         elif isinstance(item, Mapping):
             role, content = item.get("role"), item.get("content")
+            calls, call_id = item.get("tool_calls"), item.get("tool_call_id")
+            name = item.get("name")
         else:
             raise InvalidRequestError(where, "must be a mapping with 'role' and 'content'")
         if role not in ROLES:
             raise InvalidRequestError(
                 f"{where}.role", f"unknown role {role!r}; allowed: {', '.join(ROLES)}"
             )
-        if not isinstance(content, str) or not content.strip():
-            raise InvalidRequestError(f"{where}.content", "must be a non-empty string")
-        _encodable(f"{where}.content", content)
-        out.append(Message(role, content))
+        tool_calls = parse_tool_calls(calls, f"{where}.tool_calls")
+        if tool_calls and role != "assistant":
+            raise InvalidRequestError(f"{where}.tool_calls", "only assistant messages have them")
+        content = parse_content(
+            role, content, f"{where}.content", has_tool_calls=bool(tool_calls)
+        )
+        if role == "tool":
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidRequestError(
+                    f"{where}.tool_call_id", "a tool message needs the id of the call it answers"
+                )
+        elif call_id is not None:
+            raise InvalidRequestError(f"{where}.tool_call_id", "only tool messages have one")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidRequestError(f"{where}.name", "must be a non-empty string")
+        message = cls(role, content, tool_calls, call_id, name)
+        for text in message._texts():
+            _encodable(f"{where}.content", text)
+        return message
+
+    def _texts(self) -> list[str]:
+        texts = [self.text]
+        texts.extend(call.arguments for call in self.tool_calls)
+        return texts
+
+    def chars(self) -> int:
+        """Characters of text this message carries (content and tool-call arguments)."""
+        return sum(len(t) for t in self._texts())
+
+
+def _messages_from(value: Iterable[Any]) -> tuple[Message, ...]:
+    out = tuple(Message.parse(item, f"messages[{index}]") for index, item in enumerate(value))
     if not out:
         raise InvalidRequestError("messages", "must contain at least one message")
-    return tuple(out)
+    return out
 
 
 def _encodable(field_name: str, text: str) -> None:
@@ -150,6 +226,15 @@ class LLMRequest:
     (see :mod:`sarvanom_sdk.routing`); ``hedge`` turns hedging on or off for this request.
     ``stream_recovery`` ("raise", "restart", "continue") and ``on_content_filter``
     ("raise", "fallback") override the client's settings of the same names.
+
+    The chat surface (issue 14; values in :mod:`sarvanom_sdk.chat`, OpenAI's shapes
+    accepted): ``tools``, ``tool_choice`` (auto/none/required/a named function),
+    ``parallel_tool_calls``, ``response_format`` (text/json_object/json_schema; a pydantic
+    model class too), ``stop`` (a string or up to 4), ``top_p`` (0 < p <= 1), ``seed``,
+    ``presence_penalty``/``frequency_penalty`` (-2..2). Messages may carry image parts,
+    assistant ``tool_calls`` and ``tool`` results. A request that needs a capability
+    (:meth:`needed_capabilities`) is routed only to providers that declare it;
+    ``top_p`` and the penalties are sent where a protocol has them and dropped elsewhere.
     """
 
     prompt: str | None = None
@@ -166,6 +251,15 @@ class LLMRequest:
     trace_id: str = field(default_factory=new_trace_id)
     stream_recovery: str | None = None
     on_content_filter: str | None = None
+    tools: tuple[Tool, ...] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    stop: tuple[str, ...] | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -229,18 +323,76 @@ class LLMRequest:
                 )
         if not isinstance(self.trace_id, str) or not self.trace_id or len(self.trace_id) > 128:
             raise InvalidRequestError("trace_id", "must be a non-empty string of at most 128 chars")
+        self._check_chat_fields()
         if self.prompt_chars() > MAX_PROMPT_CHARS:
             where = "prompt" if self.prompt is not None else "messages"
             raise InvalidRequestError(where, f"longer than {MAX_PROMPT_CHARS} characters")
+
+    def _check_chat_fields(self) -> None:
+        """Validate and normalise the tools, output format and sampling fields (issue 14):
+        OpenAI's shapes become :mod:`~sarvanom_sdk.chat` values; an empty tool list,
+        ``response_format`` text and ``tool_choice`` auto without tools become None."""
+        set_ = object.__setattr__
+        tools = parse_tools(self.tools)
+        set_(self, "tools", tools)
+        if self.tool_choice is not None:
+            choice = ToolChoice.parse(self.tool_choice, tools or ())
+            set_(self, "tool_choice", None if choice.mode == "auto" and not tools else choice)
+        if self.parallel_tool_calls is not None and not isinstance(
+            self.parallel_tool_calls, bool
+        ):
+            raise InvalidRequestError("parallel_tool_calls", "must be true, false or None")
+        if self.response_format is not None:
+            form = ResponseFormat.parse(self.response_format)
+            set_(self, "response_format", None if form.type == "text" else form)
+        if self.stop is not None:
+            set_(self, "stop", parse_stop(self.stop))
+        set_(self, "top_p", parse_number("top_p", self.top_p, 0.0, 1.0, low_open=True))
+        set_(self, "seed", parse_seed(self.seed))
+        for name in ("presence_penalty", "frequency_penalty"):
+            set_(self, name, parse_number(name, getattr(self, name), -2.0, 2.0))
+
+    def needs_chat_fields(self) -> bool:
+        """Whether any chat-surface field (tools ... penalties) is set: adapters skip
+        their translation for a plain request."""
+        return not (
+            self.tools is None
+            and self.response_format is None
+            and self.stop is None
+            and self.top_p is None
+            and self.seed is None
+            and self.presence_penalty is None
+            and self.frequency_penalty is None
+            and self.parallel_tool_calls is None
+        )
+
+    def needed_capabilities(self) -> frozenset[str]:
+        """What a provider must support to answer this request (see
+        :func:`sarvanom_sdk.chat.needed_capabilities`); empty for plain text chat."""
+        if self.prompt is not None and not (
+            self.tools or self.response_format or self.stop or self.seed is not None
+        ):
+            return _NOTHING
+        messages = self.messages or ()
+        return needed_capabilities(
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            response_format=self.response_format,
+            stop=self.stop,
+            seed=self.seed,
+            images=[image for m in messages for image in images_of(m.content)],
+            tool_history=any(m.tool_calls or m.role == "tool" for m in messages),
+        )
 
     def prompt_chars(self) -> int:
         text = len(self.system or "")
         if self.prompt is not None:
             return text + len(self.prompt)
-        return text + sum(len(m.content) for m in self.messages or ())
+        return text + sum(m.chars() for m in self.messages or ())
 
-    def chat_messages(self) -> list[dict[str, str]]:
-        """The conversation as role/content dicts, the prompt as one user message.
+    def chat_messages(self) -> list[dict[str, Any]]:
+        """The conversation as OpenAI-shaped message dicts (:meth:`Message.to_dict`), the
+        prompt as one user message.
 
         ``system`` is not included (each adapter places it where its protocol wants it).
         """
@@ -252,7 +404,7 @@ class LLMRequest:
         """The conversation flattened to one prompt, for prompt-only protocols."""
         if self.prompt is not None:
             return self.prompt
-        return "\n".join(f"{m.role}: {m.content}" for m in self.messages or ())
+        return "\n".join(f"{m.role}: {m.text}" for m in self.messages or ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +463,11 @@ class LLMResponse:
 
     ``cached``: served from the response cache; ``stale``: an expired cached answer served
     because every real provider failed. ``reasoning`` holds a reasoning model's thinking,
-    kept out of ``content``.
+    kept out of ``content``. ``finish_reason`` is one of ``stop``, ``length``,
+    ``tool_calls``, ``content_filter`` (None when the provider did not say).
+    ``tool_calls``: the calls the model asked for (:class:`~sarvanom_sdk.chat.ToolCall`,
+    arguments a JSON string). ``parsed``: for a ``json_object``/``json_schema`` request,
+    the JSON of ``content``, already checked against the schema.
     """
 
     success: bool
@@ -328,9 +484,12 @@ class LLMResponse:
     attempts: tuple[Attempt, ...] = ()
     reasoning: str | None = None
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    parsed: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["tool_calls"] = [call.to_openai() for call in self.tool_calls]
         out["provider"] = self.provider.value
         out["usage"] = self.usage.to_dict() if self.usage else None
         out["attempts"] = [a.to_dict() for a in self.attempts]
@@ -343,12 +502,16 @@ class StreamChunk:
     """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``.
 
     ``restart=True`` (an empty chunk, only with ``stream_recovery="restart"``): the stream
-    was cut and starts again on another provider; discard every chunk received so far."""
+    was cut and starts again on another provider; discard every chunk received so far.
+    ``tool_calls``: pieces of the tool calls the model is writing
+    (:class:`~sarvanom_sdk.chat.ToolCallDelta`; ``stream.response.tool_calls`` holds the
+    whole calls at the end)."""
 
     text: str = ""
     reasoning: str = ""
     provider: ProviderName | None = None
     restart: bool = False
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

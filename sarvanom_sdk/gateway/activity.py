@@ -340,7 +340,7 @@ class ActivityRecorder:
 def _texts_of(request: LLMRequest) -> list[str]:
     """Every piece of text the request carries (prompt, system, messages)."""
     texts = [request.prompt or "", request.system or ""]
-    texts.extend(m.content for m in request.messages or ())
+    texts.extend(m.text for m in request.messages or ())
     return [t for t in texts if t]
 
 

@@ -22,25 +22,52 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from ..clock import Clock
-from ..types import LLMRequest, LLMResponse
+from ..types import LLMRequest, LLMResponse, Message
 
 
 def request_key(request: LLMRequest, chain_identity: str) -> str:
+    """The cache key: a hash of the chain and of every request field that changes the
+    answer (issue 14 item 6: tools, tool_choice, parallel_tool_calls, response_format,
+    stop, top_p, seed, the penalties, and each message's parts, tool calls and ids)."""
     payload = (
         chain_identity,
         request.model,
         request.system,
         request.prompt,
-        [(m.role, m.content) for m in request.messages] if request.messages else None,
+        [_message_key(m) for m in request.messages] if request.messages else None,
         request.max_tokens,
         request.temperature,
         request.provider.value if request.provider else None,
+        [(t.name, t.description, t.parameters, t.strict) for t in request.tools]
+        if request.tools
+        else None,
+        (request.tool_choice.mode, request.tool_choice.name) if request.tool_choice else None,
+        request.parallel_tool_calls,
+        request.response_format.to_openai() if request.response_format else None,
+        request.stop,
+        request.top_p,
+        request.seed,
+        request.presence_penalty,
+        request.frequency_penalty,
     )
     # surrogatepass: a key can always be made (F12), even for text that cannot be sent
     encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(
         "utf-8", "surrogatepass"
     )
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _message_key(message: Message) -> Any:
+    """A plain text message as (role, text); any other as its OpenAI dict (a distinct
+    JSON shape, so the two never collide)."""
+    if (
+        type(message.content) is str
+        and not message.tool_calls
+        and message.tool_call_id is None
+        and message.name is None
+    ):
+        return (message.role, message.content)
+    return message.to_dict()
 
 
 class SharedLevel(Protocol):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from ..chat import ToolCall, tool_call_problem
 from ..errors import (
     BadResponseError,
     ContentFiltered,
@@ -231,6 +232,57 @@ def load_event_json(text: str, provider: str, secrets: tuple[str, ...]) -> Mappi
     return data
 
 
+#: Providers' finish reasons, normalised to :data:`sarvanom_sdk.chat.FINISH_REASONS`
+#: (issue 14 item 2). A reason not listed is passed through as the provider said it.
+FINISH_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "stop": "stop",
+        "eos": "stop",
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "length": "length",
+        "max_tokens": "length",
+        "model_length": "length",
+        "tool_calls": "tool_calls",
+        "function_call": "tool_calls",
+        "tool_use": "tool_calls",
+        "content_filter": "content_filter",
+    }
+)
+
+
+def finish_reason(value: Any) -> str | None:
+    """A provider's finish reason normalised (:data:`FINISH_ALIASES`); None unless a
+    string."""
+    if not isinstance(value, str):
+        return None
+    return FINISH_ALIASES.get(value, value)
+
+
+def tool_call(call_id: Any, name: Any, arguments: Any, index: int, provider: str) -> ToolCall:
+    """A :class:`ToolCall` from a provider's fields: ``arguments`` a JSON string (or an
+    object, which is serialised; empty means ``{}``) that must hold a JSON object, a
+    missing id made up from ``index``. :class:`BadResponseError` for a call without a
+    name or with arguments that are not a JSON object (a malformed reply)."""
+    if not isinstance(name, str) or not name:
+        raise BadResponseError(f"tool call {index} has no function name", provider=provider)
+    if isinstance(arguments, dict):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    elif arguments is None or arguments == "":
+        arguments = "{}"
+    if not isinstance(arguments, str):
+        raise BadResponseError(
+            f"tool call {index} ({name}): arguments are not a JSON string", provider=provider
+        )
+    problem = tool_call_problem((ToolCall("", name, arguments),))
+    if problem:
+        raise BadResponseError(
+            problem.replace("tool call 0", f"tool call {index}"), provider=provider
+        )
+    call_id = call_id if isinstance(call_id, str) and call_id else f"call_{index}"
+    return ToolCall(call_id, name, arguments)
+
+
 def bearer(token: str | None) -> dict[str, str]:
     """``Authorization: Bearer`` for ``token``; no header at all without one."""
     return {"Authorization": f"Bearer {token}"} if token else {}
@@ -246,6 +298,11 @@ class WireAdapter:
     """
 
     accepts_prefill: bool = False
+    #: What the protocol translates (:data:`sarvanom_sdk.chat.CAPABILITIES` keys); none
+    #: unless a subclass or instance says more (issue 14).
+    capabilities: frozenset[str] = frozenset()
+    #: The configured model's context window in tokens, when known.
+    context_window: int | None = None
 
     __slots__ = (
         "name",
@@ -312,8 +369,9 @@ class TerminatedDecoder(ABC, Generic[Frame]):
     :class:`ProviderConnectionError` (the stream was cut) — unless the last event carried
     the protocol's finish marker (a ``finish_reason``, a ``stop_reason``) and the body
     ended cleanly: some servers end a complete stream without the terminator (issue 13
-    item 1). A malformed event mid-stream (after a valid one) is skipped and counted in ``malformed`` (item 5);
-    more than :data:`MAX_MALFORMED_EVENTS` is a :class:`BadResponseError`."""
+    item 1). A malformed event mid-stream (after a valid one) is skipped and counted in
+    ``malformed`` (item 5); more than :data:`MAX_MALFORMED_EVENTS` is a
+    :class:`BadResponseError`."""
 
     __slots__ = ("provider", "secrets", "done", "malformed", "_valid")
 

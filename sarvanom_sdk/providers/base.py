@@ -13,8 +13,9 @@ key in ``HttpCall.secrets`` so transports and errors can keep it out of every me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from ..chat import ToolCall, ToolCallDelta
 from ..http import HttpCall, HttpReply
 from ..types import LLMRequest, ProviderName, Usage
 
@@ -45,13 +46,22 @@ def _clean_fields(value: object, names: tuple[str, ...]) -> None:
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What a provider answered: the adapter's output for a whole reply. Its texts are
-    made encodable on construction (:func:`clean_text`)."""
+    made encodable on construction (:func:`clean_text`).
+
+    ``finish_reason`` is normalised by the adapter to ``stop``, ``length``,
+    ``tool_calls`` or ``content_filter`` (None when the provider did not say);
+    ``tool_calls`` are the calls the model asked for, each with arguments that parse as
+    a JSON object (an adapter refuses a reply whose arguments do not: malformed)."""
 
     content: str
     model: str | None = None
     usage: Usage | None = None
     reasoning: str | None = None
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: The checked JSON of a json_object/json_schema answer: set by the router, which
+    #: checks it (adapters leave it None).
+    parsed: Any = None
 
     def __post_init__(self) -> None:
         _clean_fields(self, ("content", "reasoning", "model", "finish_reason"))
@@ -61,7 +71,8 @@ class Completion:
 class StreamEvent:
     """One decoded stream event.
 
-    A delta carries ``text`` and/or ``reasoning``; the final event has ``done=True`` and
+    A delta carries ``text``, ``reasoning`` and/or ``tool_calls`` (pieces of tool calls,
+    by index: :class:`~sarvanom_sdk.chat.ToolCallDelta`); the final event has ``done=True`` and
     whatever the protocol reports at the end (usage, finish reason, model). A stream that
     ends without a ``done`` event was cut.
     """
@@ -72,6 +83,7 @@ class StreamEvent:
     usage: Usage | None = None
     finish_reason: str | None = None
     model: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
     def __post_init__(self) -> None:
         _clean_fields(self, ("text", "reasoning", "model", "finish_reason"))
@@ -97,6 +109,11 @@ class ProviderAdapter(Protocol):
     default_model: str
     #: Values (keys, tokens) that must never appear in any output.
     secrets: tuple[str, ...]
+    #: What this adapter translates (keys of :data:`sarvanom_sdk.chat.CAPABILITIES`); a
+    #: request needing one it lacks is not sent to it.
+    capabilities: frozenset[str]
+    #: The configured model's context window in tokens, when known.
+    context_window: int | None
 
     def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
         """The HTTP call for ``request`` (``stream=True`` asks the provider to stream)."""

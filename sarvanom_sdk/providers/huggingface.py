@@ -8,7 +8,8 @@ $HUGGINGFACE_API_KEY``, model in the body; health ``GET {base}/models``.
 
     POST {base}/models/{model}       (model quoted; '..', '?', '#', '%' refused: _model_path)
     {"inputs": system + prompt, "parameters": {"max_new_tokens", "temperature",
-                                               "return_full_text": false}}
+                                               "return_full_text": false,
+                                               "stop", "seed", "top_p"}}  # when set
     -> [{"generated_text": "..."}]   (a bare {"generated_text"} object is accepted too)
 
 A 503 ``{"error": "... is currently loading", "estimated_time": 20.0}`` is a
@@ -54,7 +55,16 @@ class ProtocolSwitch:
     """An adapter that speaks one of several wire protocols, chosen at construction:
     ``protocol`` names it, and every call goes to that protocol's adapter."""
 
-    __slots__ = ("name", "paid", "default_model", "secrets", "protocol", "_wire")
+    __slots__ = (
+        "name",
+        "paid",
+        "default_model",
+        "secrets",
+        "capabilities",
+        "context_window",
+        "protocol",
+        "_wire",
+    )
 
     def __init__(self, protocol: str, wire: ProviderAdapter) -> None:
         self.protocol = protocol
@@ -63,6 +73,8 @@ class ProtocolSwitch:
         self.paid = wire.paid
         self.default_model = wire.default_model
         self.secrets = wire.secrets
+        self.capabilities = wire.capabilities
+        self.context_window = wire.context_window
 
     def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
         return self._wire.build(request, stream=stream)
@@ -176,10 +188,13 @@ class PromptProtocol(WireAdapter, ABC):
 
 
 class HuggingFaceTaskProtocol(PromptProtocol):
-    """The text-generation task API: ``POST {base}/models/{model}``."""
+    """The text-generation task API: ``POST {base}/models/{model}``. Of the chat surface
+    it carries ``stop`` and ``seed`` (``parameters.stop``, ``parameters.seed``) and
+    ``top_p`` below 1 (TGI refuses 1.0); no tools, JSON output or images."""
 
     __slots__ = ("_base",)
     answer_field = "generated_text"
+    capabilities = frozenset({"stop", "seed"})
 
     def __init__(self, *, base_url: str, api_key: str | None, default_model: str) -> None:
         check_model_path(default_model, "HUGGINGFACE_MODEL")
@@ -195,6 +210,12 @@ class HuggingFaceTaskProtocol(PromptProtocol):
             parameters["temperature"] = request.temperature
         else:
             parameters["do_sample"] = False
+        if request.stop:
+            parameters["stop"] = list(request.stop)
+        if request.seed is not None:
+            parameters["seed"] = request.seed
+        if request.top_p is not None and request.top_p < 1:
+            parameters["top_p"] = request.top_p
         url = f"{self._base}/models/{model_path(request.model or self.default_model)}"
         return url, {"inputs": prompt_text(request), "parameters": parameters}
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 from typing import Any
+
 from ..errors import ConfigurationError
 from ..settings import Settings
-from ..urls import check_base_url
 from ..types import LLMRequest, ProviderName
+from ..urls import check_base_url
 from ._wire import as_dict, as_str
 from .base import Completion, ProviderAdapter
 from .huggingface import PromptProtocol, ProtocolSwitch, prompt_text

@@ -17,14 +17,24 @@ _NOTHING_CONFIGURED = (
 
 
 def failure_summary(attempts: Sequence[Attempt]) -> str:
-    """One line naming every provider tried or skipped, with its reason."""
+    """One line naming every provider tried or skipped, with its reason. When some were
+    skipped for lacking a capability the request needs (issue 14), it says that no
+    capable provider was available."""
     if not attempts:
         return _NOTHING_CONFIGURED
     parts = []
     for attempt in attempts:
         verb = "skipped" if attempt.outcome is AttemptOutcome.SKIPPED else "failed"
         parts.append(f"{attempt.provider.value} {verb} ({attempt.reason})")
-    return "no provider answered: " + "; ".join(parts)
+    return f"{no_answer_head(attempts)}: " + "; ".join(parts)
+
+
+def no_answer_head(attempts: Sequence[Attempt]) -> str:
+    """"no capable provider was available" when a provider was skipped for lacking a
+    capability the request needs, else "no provider answered"."""
+    if any(a.error_type == "unsupported" for a in attempts):
+        return "no capable provider was available"
+    return "no provider answered"
 
 
 def stub_text(attempts: Sequence[Attempt]) -> str:

@@ -26,6 +26,7 @@ import json
 import math
 from typing import Any
 
+from ..chat import ToolCall
 from ..types import LLMResponse, ProviderName, Usage
 from .redis_backend import WRITER, RedisLink, Unavailable, on_event_loop
 
@@ -101,6 +102,10 @@ def encode(fresh_until: float, response: LLMResponse) -> bytes | None:
             "r": response.reasoning,
             "fr": response.finish_reason,
         }
+        if response.tool_calls:  # issue 14: kept only when present (old entries lack them)
+            record["tc"] = [[c.id, c.name, c.arguments] for c in response.tool_calls]
+        if response.parsed is not None:
+            record["pj"] = response.parsed
         value = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         return value.encode("utf-8")
     except (ValueError, TypeError, OverflowError, RecursionError, AttributeError):
@@ -150,6 +155,11 @@ def decode(raw: Any, max_bytes: int = MAX_VALUE_BYTES) -> tuple[float, LLMRespon
             usage=None if usage is None else Usage(_count(usage[0]), _count(usage[1])),
             reasoning=_text(record["r"]),
             finish_reason=_text(record["fr"]),
+            tool_calls=tuple(
+                ToolCall(_text(i, optional=False), _text(n, optional=False), _text(a, optional=False))
+                for i, n, a in record.get("tc", ())
+            ),
+            parsed=record.get("pj"),
         )
         return float(fresh_until), response
     except (ValueError, KeyError, TypeError, IndexError, RecursionError, OverflowError):

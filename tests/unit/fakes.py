@@ -6,10 +6,12 @@ flow allowed, then raises ProviderTimeout — exactly what a real transport does
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sarvanom_sdk.chat import CAPABILITIES, ToolCall, ToolCallDelta
 from sarvanom_sdk.clock import FakeClock
 from sarvanom_sdk.endpoints import Endpoint
 from sarvanom_sdk.errors import BadResponseError, ProviderError, ProviderTimeout, error_for_status
@@ -33,14 +35,23 @@ HANG = "hang"
 class FakeAdapter:
     """Protocol: body ``b"text"`` is the answer; streams are lines, ``DONE`` ends them, a
     line starting ``:`` is a keep-alive comment, ``FINISH:<reason>`` carries a finish
-    reason. ``calls`` keeps every request built (to see prefills)."""
+    reason. ``calls`` keeps every request built (to see prefills).
 
-    def __init__(self, name: ProviderName) -> None:
+    Tool calls (issue 14): a body ``TOOLS:[[id, name, arguments], ...]`` is an answer that
+    asks for those calls (finish reason ``tool_calls``); a stream line
+    ``TOOL:<index>:<id>:<name>:<arguments piece>`` is one tool-call delta (empty id and
+    name for a continuation). ``capabilities`` are all of them unless given."""
+
+    def __init__(
+        self, name: ProviderName, capabilities: frozenset[str] = frozenset(CAPABILITIES)
+    ) -> None:
         self.name = name
         self.paid = name in PAID_PROVIDERS
         self.default_model = f"{name.value}-model"
         self.secrets = ()
         self.accepts_prefill = False
+        self.capabilities = capabilities
+        self.context_window: int | None = None
         self.requests: list[LLMRequest] = []
 
     def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
@@ -54,7 +65,11 @@ class FakeAdapter:
             )
         if not reply.body:
             raise BadResponseError("empty body")
-        return Completion(reply.text(), usage=Usage(10, 5))
+        text = reply.text()
+        if text.startswith("TOOLS:"):
+            calls = tuple(ToolCall(*call) for call in json.loads(text[6:]))
+            return Completion("", usage=Usage(10, 5), finish_reason="tool_calls", tool_calls=calls)
+        return Completion(text, usage=Usage(10, 5))
 
     def stream_decoder(self) -> Any:
         return _LineDecoder()
@@ -76,6 +91,10 @@ class _LineDecoder:
             elif line.startswith("FINISH:"):
                 self.done = True
                 out.append(StreamEvent(done=True, finish_reason=line[7:]))
+            elif line.startswith("TOOL:"):
+                index, call_id, name, arguments = line[5:].split(":", 3)
+                delta = ToolCallDelta(int(index), call_id or None, name or None, arguments)
+                out.append(StreamEvent(tool_calls=(delta,)))
             elif not line.startswith(":"):
                 out.append(StreamEvent(text=line))
         return out
@@ -173,7 +192,14 @@ def reply(status: int, body: str = "", **headers: str) -> HttpReply:
 class Harness:
     """A Router on fakes, with the cache layer in front, like a client's."""
 
-    def __init__(self, providers: tuple[ProviderName, ...], **settings: Any) -> None:
+    def __init__(
+        self,
+        providers: tuple[ProviderName, ...],
+        capabilities: dict[ProviderName, frozenset[str]] | None = None,
+        **settings: Any,
+    ) -> None:
+        """``capabilities``: what a provider's fake adapter declares (default: all)."""
+        capabilities = capabilities or {}
         settings.setdefault("enable_paid_api", True)
         settings.setdefault("breaker_probe_interval", 0)  # no background probes unless asked
         self.settings = Settings(**settings)
@@ -200,7 +226,7 @@ class Harness:
             p: [
                 Endpoint(
                     p,
-                    FakeAdapter(p),
+                    FakeAdapter(p, capabilities.get(p, frozenset(CAPABILITIES))),
                     self.circuits[p],
                     Bulkhead(self.settings.concurrency_limit(p)),
                     f"http://fake/{p.value}",
@@ -225,5 +251,10 @@ class Harness:
             ),
         )
 
-    def complete(self, prompt: str = "hello", **options: Any) -> Any:
+    def complete(self, prompt: str | None = "hello", **options: Any) -> Any:
+        if "messages" in options:
+            prompt = None
         return self.handler(LLMRequest(prompt=prompt, **options))
+
+    def adapter(self, provider: ProviderName) -> FakeAdapter:
+        return self.endpoints[provider][0].adapter  # type: ignore[return-value]

@@ -3,17 +3,26 @@
 Wire (POST ``{base}/api/chat``)::
 
     {"model", "messages": [system first, ...], "stream": bool,
-     "options": {"num_predict": max_tokens, "temperature": t}}
+     "options": {"num_predict": max_tokens, "temperature": t, "top_p"?, "seed"?, "stop"?,
+                 "presence_penalty"?, "frequency_penalty"?},
+     "tools"?, "format"?: "json" | a JSON schema}
 
-Reply: ``message.content``, with a reasoning model's thinking kept out of it: newer servers
-send it in ``message.thinking``; older ones inline it as ``<think>...</think>`` at the start
-of the content, which is moved to ``reasoning`` (in streams too, however the tags are
-split across chunks). Usage from ``prompt_eval_count``/``eval_count``; ``done_reason`` is
-the finish reason. Errors: ``{"error": "..."}`` with a 4xx/5xx status (404: model not
-pulled). A 200 whose body is ``{"error": ...}`` is a :class:`ServerError`: the server
-failed while answering (the same object that ends a failed stream), so a retry may help.
+Images (base64, from ``data:`` URLs only), tool calls and results, tools and ``format``
+are translated by :mod:`._ollama_chat`.
 
-Stream: NDJSON objects; the one with ``"done": true`` carries the counts and ends it; an
+Reply: ``message.content`` (and ``message.tool_calls``: whole calls whose ``arguments``
+object becomes JSON text; one that is not an object is a malformed reply), with a
+reasoning model's thinking kept out of it: newer servers send it in ``message.thinking``;
+older ones inline it as ``<think>...</think>`` at the start of the content, which is moved
+to ``reasoning`` (in streams too, however the tags are split across chunks). Usage from
+``prompt_eval_count``/``eval_count``; ``done_reason`` is the finish reason, normalised
+(``stop``, ``length``; ``tool_calls`` when the reply holds calls). Errors:
+``{"error": "..."}`` with a 4xx/5xx status (404: model not pulled). A 200 whose body is
+``{"error": ...}`` is a :class:`ServerError`: the server failed while answering (the same
+object that ends a failed stream), so a retry may help.
+
+Stream: NDJSON objects (a chunk's tool calls are whole: one delta each, arguments
+complete); the one with ``"done": true`` carries the counts and ends it; an
 ``{"error": ...}`` object raises :class:`ServerError`; a body that ends without the done
 object raises :class:`ProviderConnectionError`. Health: ``GET {base}/api/tags``.
 """
@@ -23,11 +32,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..chat import ToolCallDelta
 from ..errors import BadResponseError, ConfigurationError
 from ..http import HttpCall, HttpReply
 from ..settings import Settings
 from ..streaming import NDJSONDecoder
 from ..types import LLMRequest, ProviderName, Usage
+from ._ollama_chat import finish, options, output_format, read_calls, turns, wire_tools
 from ._wire import TerminatedDecoder, WireAdapter, as_dict, as_str, reported_error, usage_from
 from .base import Completion, StreamEvent
 
@@ -38,6 +49,7 @@ class OllamaAdapter(WireAdapter):
     """An Ollama server at ``base_url`` (e.g. ``http://localhost:11434``)."""
 
     __slots__ = ("_chat_url",)
+    capabilities = frozenset({"tools", "json_object", "json_schema", "images", "stop", "seed"})
 
     def __init__(self, *, base_url: str, default_model: str) -> None:
         base = base_url.rstrip("/")
@@ -57,15 +69,18 @@ class OllamaAdapter(WireAdapter):
         return cls(base_url=settings.ollama_base_url, default_model=settings.ollama_model)
 
     def build(self, request: LLMRequest, *, stream: bool = False) -> HttpCall:
-        messages = request.chat_messages()
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
-        body = {
+        body: dict[str, Any] = {
             "model": request.model or self.default_model,
-            "messages": messages,
+            "messages": turns(request),
             "stream": stream,
-            "options": {"num_predict": request.max_tokens, "temperature": request.temperature},
+            "options": options(request),
         }
+        tools = wire_tools(request)
+        if tools is not None:
+            body["tools"] = tools
+        form = output_format(request)
+        if form is not None:
+            body["format"] = form
         return self._post_call(self._chat_url, body)
 
     def parse(self, reply: HttpReply) -> Completion:
@@ -74,7 +89,8 @@ class OllamaAdapter(WireAdapter):
         if body.get("error"):
             raise reported_error(body, self._provider, self.secrets)
         message = as_dict(body.get("message"))
-        content = message.get("content")
+        calls = read_calls(message.get("tool_calls"), self._provider)
+        content = message.get("content", "" if calls else None)
         if not isinstance(content, str):
             raise self._no_answer(data, "message.content", reply)
         reasoning = _thinking(message)
@@ -88,7 +104,8 @@ class OllamaAdapter(WireAdapter):
             model=as_str(body.get("model")),
             usage=_usage(body),
             reasoning=reasoning or None,
-            finish_reason=as_str(body.get("done_reason")),
+            finish_reason=finish(as_str(body.get("done_reason")), bool(calls)),
+            tool_calls=calls,
         )
 
     def stream_decoder(self) -> OllamaStreamDecoder:
@@ -98,12 +115,13 @@ class OllamaAdapter(WireAdapter):
 class OllamaStreamDecoder(TerminatedDecoder[Any]):
     """NDJSON chat chunks to events; the object with ``"done": true`` terminates."""
 
-    __slots__ = ("_lines", "_think")
+    __slots__ = ("_lines", "_think", "_calls")
 
     def __init__(self, provider: str, secrets: tuple[str, ...] = ()) -> None:
         super().__init__(provider, secrets)
         self._lines = NDJSONDecoder(provider, secrets)
         self._think = ThinkSplitter()
+        self._calls = 0
 
     def _frames(self, data: bytes) -> list[Any]:
         return self._lines.feed(data)
@@ -121,18 +139,24 @@ class OllamaStreamDecoder(TerminatedDecoder[Any]):
         content = message.get("content")
         text, reasoning = self._think.feed(content if isinstance(content, str) else "")
         reasoning = _thinking(message) + reasoning
+        calls = read_calls(message.get("tool_calls"), self.provider, self._calls)
+        self._calls += len(calls)
         if chunk.get("done") is True:
             self.done = True
             rest, more = self._think.finish()
             text, reasoning = text + rest, reasoning + more
-        if text or reasoning:
-            out.append(StreamEvent(text=text, reasoning=reasoning))
+        if text or reasoning or calls:
+            deltas = tuple(
+                ToolCallDelta(self._calls - len(calls) + n, c.id, c.name, c.arguments)
+                for n, c in enumerate(calls)
+            )
+            out.append(StreamEvent(text=text, reasoning=reasoning, tool_calls=deltas))
         if self.done:
             out.append(
                 StreamEvent(
                     done=True,
                     usage=_usage(chunk),
-                    finish_reason=as_str(chunk.get("done_reason")),
+                    finish_reason=finish(as_str(chunk.get("done_reason")), self._calls > 0),
                     model=as_str(chunk.get("model")),
                 )
             )

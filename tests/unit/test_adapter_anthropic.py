@@ -160,7 +160,7 @@ def test_golden_reply() -> None:
         content="Hi! My name is Claude.",
         model="claude-3-5-haiku-20241022",
         usage=Usage(2095, 503),
-        finish_reason="end_turn",
+        finish_reason="stop",
     )
 
 
@@ -248,7 +248,7 @@ def test_stream_golden(how: str) -> None:
     assert streamed.text == "Hello w\u00f6rld \U0001f600"
     assert streamed.reasoning == "Greet \u2713."
     assert streamed.done.usage == Usage(25, 15)
-    assert streamed.done.finish_reason == "end_turn"
+    assert streamed.done.finish_reason == "stop"
     assert streamed.done.model == "claude-3-5-haiku-20241022"
 
 
@@ -278,7 +278,7 @@ def test_stream_cut_anywhere_before_its_stop_reason_raises() -> None:
 
 def test_item1_a_clean_end_after_the_stop_reason_is_complete_without_message_stop() -> None:
     result = h.streamed(ADAPTER.stream_decoder, [STREAM[: STREAM.index(b"event: message_stop")]])
-    assert result.done.finish_reason == "end_turn"
+    assert result.done.finish_reason == "stop"
     assert result.done.usage == Usage(25, 15)
 
 
@@ -293,7 +293,7 @@ def test_item6_7_refusal_and_context_length_bodies_are_typed() -> None:
     assert not isinstance(info.value, ContextLengthExceeded)
     refusal = {"type": "message", "content": [{"type": "text", "text": "I can't"}],
                "stop_reason": "refusal"}
-    assert ADAPTER.parse(h.reply(200, refusal)).finish_reason == "refusal"
+    assert ADAPTER.parse(h.reply(200, refusal)).finish_reason == "content_filter"
 
 
 OVERLOADED = h.sse(("error", error_body("overloaded_error", "Overloaded")))

@@ -156,7 +156,7 @@ def decode(raw: Any, max_bytes: int = MAX_VALUE_BYTES) -> tuple[float, LLMRespon
             reasoning=_text(record["r"]),
             finish_reason=_text(record["fr"]),
             tool_calls=tuple(
-                ToolCall(_text(i, optional=False), _text(n, optional=False), _text(a, optional=False))
+                ToolCall(_text(i, False) or "", _text(n, False) or "", _text(a, False) or "{}")
                 for i, n, a in record.get("tc", ())
             ),
             parsed=record.get("pj"),

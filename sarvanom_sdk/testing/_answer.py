@@ -8,7 +8,8 @@ prompt>"`` unless the emulator was given ``reply_text`` (a string, or a callable
 ``(provider, prompt)``). Token counts are whitespace-separated words, at least 1 for a
 non-empty text. A request's token limit (``max_tokens``, ``num_predict``,
 ``max_new_tokens``...) truncates the answer to that many words, which the protocols report
-as ``length`` / ``max_tokens``.
+as ``length`` / ``max_tokens``. Stop sequences cut it first (:func:`cut_at_stop`). An
+answer may be a tool call instead of text (``Answer.tool_call``; see ``_chat.py``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 ReplyText = str | Callable[[str, str], str] | None
@@ -60,10 +61,36 @@ class Answer:
     completion_tokens: int
     truncated: bool
     refused: bool = False
+    stop_sequence: str | None = None
+    """The stop sequence the text was cut at (``None``: not cut by one)."""
+    tool_call: ToolCallOut | None = None
+    """The tool the model calls instead of answering text (then ``text`` is empty)."""
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallOut:
+    """A tool call the emulated model makes: the tool's name, its arguments, and the
+    arguments' JSON text in streaming pieces (``"".join(pieces) == arguments_json``)."""
+
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    arguments_json: str = "{}"
+    pieces: tuple[str, ...] = ("{}",)
+
+
+def reply_of(provider: str, prompt: str, settings: AnswerSettings) -> str:
+    """The configured answer text: ``reply_text`` or ``"Emulated <provider> answer to:
+    <prompt[:40]>"``."""
+    reply = settings.reply_text
+    if reply is None:
+        return f"Emulated {provider} answer to: {prompt[:PROMPT_PREVIEW_CHARS]}"
+    if isinstance(reply, str):
+        return reply
+    return reply(provider, prompt)
 
 
 def compose(
@@ -72,15 +99,16 @@ def compose(
     input_text: str,
     max_tokens: Any,
     settings: AnswerSettings,
+    *,
+    text: str | None = None,
+    stop: Sequence[str] = (),
 ) -> Answer:
-    """The answer to ``prompt``; ``input_text`` is everything sent, for the prompt count."""
-    reply = settings.reply_text
-    if reply is None:
-        text = f"Emulated {provider} answer to: {prompt[:PROMPT_PREVIEW_CHARS]}"
-    elif isinstance(reply, str):
-        text = reply
-    else:
-        text = reply(provider, prompt)
+    """The answer to ``prompt``; ``input_text`` is everything sent, for the prompt count.
+    ``text`` replaces the configured answer (a structured answer, a reply to a tool
+    result); ``stop`` cuts it before the first stop sequence found in it (earliest wins)."""
+    if text is None:
+        text = reply_of(provider, prompt, settings)
+    text, stop_sequence = cut_at_stop(text, stop)
     words = _words(text)
     truncated = False
     limit = max_tokens if settings.honor_max_tokens else None
@@ -101,7 +129,27 @@ def compose(
         completion_tokens=len(words),
         truncated=truncated,
         refused=refused,
+        stop_sequence=None if truncated or refused else stop_sequence,
     )
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
+    """``text`` before the earliest occurrence of any of ``stop``, and that sequence."""
+    best: tuple[int, str] | None = None
+    for sequence in stop:
+        if not sequence:
+            continue
+        at = text.find(sequence)
+        if at >= 0 and (best is None or at < best[0]):
+            best = (at, sequence)
+    if best is None:
+        return text, None
+    return text[: best[0]], best[1]
+
+
+def split_words(text: str, chunks: int) -> tuple[str, ...]:
+    """``text`` in at most ``chunks`` streaming pieces, split between words."""
+    return _split(_words(text), chunks)
 
 
 def count_tokens(text: str) -> int:

@@ -7,6 +7,14 @@ It answers a ``message`` object, or with ``"stream": true`` the SSE sequence
 (``text_delta``) events, ``content_block_stop``, ``message_delta`` (stop reason, usage)
 and ``message_stop``. ``GET /v1/models`` lists models. Errors are
 ``{"type": "error", "error": {"type", "message"}, "request_id"}``; 529 is overloaded.
+
+The chat surface (tools, ``tool_choice``, ``tool_result`` and ``image`` blocks,
+``stop_sequences``; read by :mod:`._anthropic_turn`, answered by :mod:`._chat`): a tool
+call is a ``{"type": "tool_use", "id": "toolu_...", "name", "input"}`` content block with
+``stop_reason: "tool_use"``; streamed, ``content_block_start`` carries the block with
+``"input": {}`` and ``input_json_delta`` deltas carry its JSON in ``partial_json``
+pieces. A stop sequence ends the text with ``stop_reason: "stop_sequence"`` and
+``stop_sequence`` naming it.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._answer import Answer, AnswerSettings, all_text, compose, last_user_text, random_id
+from ._anthropic_turn import read_turn
+from ._answer import Answer, AnswerSettings, all_text, last_user_text, random_id
+from ._chat import WireError, respond
 from ._protocol import Incoming, Protocol, Route, fixed
 from ._reply import SSE_TYPE, Reply, json_reply, sse, stream_reply
 
@@ -110,8 +120,12 @@ class Anthropic(Protocol):
             return self.error(400, "max_tokens: Input should be a valid integer greater than 0")
         if not isinstance(messages, list) or not messages:
             return self.error(400, "messages: at least one message is required")
+        try:
+            turn = read_turn(body)
+        except WireError as refused:
+            return self.error(400, refused.message)
         prompt_text = all_text(messages, body.get("system"))
-        answer = compose(self.name, last_user_text(messages), prompt_text, limit, settings)
+        answer = respond(turn, self.name, last_user_text(messages), prompt_text, limit, settings)
         message = _Message(str(body["model"]), answer)
         return message.stream() if body.get("stream") is True else message.whole()
 
@@ -128,8 +142,17 @@ class _Message:
         self.answer = answer
         self.id = random_id("msg_01", 22)
         self.stop_reason = (
-            "refusal" if answer.refused else "max_tokens" if answer.truncated else "end_turn"
+            "tool_use"
+            if answer.tool_call is not None
+            else "refusal"
+            if answer.refused
+            else "max_tokens"
+            if answer.truncated
+            else "stop_sequence"
+            if answer.stop_sequence is not None
+            else "end_turn"
         )
+        self.tool_id = random_id("toolu_01", 22)
         self.headers = (("request-id", random_id("req_01", 22)),)
 
     def envelope(self, content: list[Any], stop_reason: str | None, output: int) -> Any:
@@ -140,7 +163,7 @@ class _Message:
             "model": self.model,
             "content": content,
             "stop_reason": stop_reason,
-            "stop_sequence": None,
+            "stop_sequence": self.answer.stop_sequence if stop_reason else None,
             "usage": {
                 "input_tokens": self.answer.prompt_tokens,
                 "cache_creation_input_tokens": 0,
@@ -152,15 +175,36 @@ class _Message:
     def whole(self) -> Reply:
         answer = self.answer
         content = [_text(answer.text)] if answer.text or not answer.refused else []
+        call = answer.tool_call
+        if call is not None:
+            content = [{**self._tool_use(), "input": dict(call.arguments)}]
         body = self.envelope(content, self.stop_reason, answer.completion_tokens)
         return json_reply(200, body, self.headers)
 
+    def _tool_use(self) -> dict[str, Any]:
+        call = self.answer.tool_call
+        assert call is not None
+        return {"type": "tool_use", "id": self.tool_id, "name": call.name}
+
+    def _deltas(self) -> list[bytes]:
+        """The content block's delta events: text, or the tool input's JSON in pieces."""
+        call = self.answer.tool_call
+        if call is None:
+            deltas = [_text(piece, "_delta") for piece in self.answer.pieces]
+        else:
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in call.pieces]
+        return [
+            sse({"type": "content_block_delta", "index": 0, "delta": d}, "content_block_delta")
+            for d in deltas
+        ]
+
     def stream(self) -> Reply:
         start = {"type": "message_start", "message": self.envelope([], None, 1)}
-        block = {"type": "content_block_start", "index": 0, "content_block": _text("")}
+        opening = _text("") if self.answer.tool_call is None else {**self._tool_use(), "input": {}}
+        block = {"type": "content_block_start", "index": 0, "content_block": opening}
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+            "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.answer.stop_sequence},
             "usage": {"output_tokens": self.answer.completion_tokens},
         }
         return stream_reply(
@@ -170,13 +214,7 @@ class _Message:
                 sse(block, "content_block_start"),
                 sse({"type": "ping"}, "ping"),
             ],
-            [
-                sse(
-                    {"type": "content_block_delta", "index": 0, "delta": _text(piece, "_delta")},
-                    "content_block_delta",
-                )
-                for piece in self.answer.pieces
-            ],
+            self._deltas(),
             [
                 sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
                 sse(delta, "message_delta"),

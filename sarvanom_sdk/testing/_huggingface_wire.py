@@ -6,7 +6,8 @@ Both need ``Authorization: Bearer``. Errors are Hugging Face's flat ``{"error": 
 - Router: ``{base}/v1/chat/completions`` and ``{base}/v1/models``, OpenAI's protocol.
 - Task API: ``POST /models/{model}`` with ``{"inputs", "parameters": {"max_new_tokens",
   "return_full_text", ...}}`` answers ``[{"generated_text": ...}]``; the prompt is repeated
-  at the front unless ``return_full_text`` is false. Its 503 carries ``estimated_time`` (the
+  at the front unless ``return_full_text`` is false; ``parameters.stop`` (a list) cuts the
+  answer before the earliest stop sequence, ``seed`` is accepted. Its 503 carries ``estimated_time`` (the
   model is loading; retry later).
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ._answer import AnswerSettings, compose
+from ._chat import stop_list
 from ._openai_wire import OpenAICompatible
 from ._protocol import Incoming, Protocol, Route
 from ._reply import Reply, json_reply
@@ -96,7 +98,8 @@ class HuggingFaceTask(HuggingFaceErrors, Protocol):
             return self.error(400, "Input validation error: `inputs` must be a string")
         parameters = body.get("parameters")
         params = parameters if isinstance(parameters, dict) else {}
-        answer = compose(self.name, inputs, inputs, params.get("max_new_tokens"), settings)
+        limit, stop = params.get("max_new_tokens"), stop_list(params.get("stop"))
+        answer = compose(self.name, inputs, inputs, limit, settings, stop=stop)
         full = params.get("return_full_text", True) is not False
         text = f"{inputs} {answer.text}" if full else answer.text
         return json_reply(200, [{"generated_text": text}])

@@ -8,6 +8,11 @@ adds a separate ``thinking`` text, as reasoning models do. ``options.num_predict
 the answer. ``GET /api/tags`` lists models; ``GET`` on the base URL says "Ollama is
 running". Errors are ``{"error": "..."}``. No auth unless a key is configured (an auth
 proxy in front).
+
+The chat surface (``tools``, ``role: "tool"`` results, ``images``, ``format``,
+``options.stop``; read by :mod:`._ollama_turn`, answered by :mod:`._chat`): a tool call is
+``message.tool_calls: [{"function": {"name", "arguments": {...}}}]`` with empty content
+and ``done_reason: "stop"``, sent whole in one line when streaming.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from ._answer import Answer, AnswerSettings, all_text, compose, last_user_text
+from ._answer import Answer, AnswerSettings, all_text, last_user_text
+from ._chat import WireError, respond
+from ._ollama_turn import read_turn
 from ._protocol import Incoming, Protocol, Route, fixed
 from ._reply import NDJSON_TYPE, Reply, json_reply, ndjson, stream_reply, text_reply
 
@@ -102,7 +109,8 @@ class Ollama(Protocol):
         messages = body.get("messages") if isinstance(body, dict) else None
         if messages is not None and not isinstance(messages, list):
             return self.error(400, "json: cannot unmarshal messages")
-        return self._run(incoming, settings, last_user_text(messages), all_text(messages), wrap)
+        prompt = last_user_text(messages)
+        return self._run(incoming, settings, prompt, all_text(messages), wrap, chat=True)
 
     def generate(self, incoming: Incoming, settings: AnswerSettings) -> Reply:
         def wrap(response: str, thinking: str | None) -> dict[str, Any]:
@@ -114,10 +122,17 @@ class Ollama(Protocol):
         body = incoming.json
         prompt = body.get("prompt") if isinstance(body, dict) else None
         text = prompt if isinstance(prompt, str) else ""
-        return self._run(incoming, settings, text, text, wrap)
+        return self._run(incoming, settings, text, text, wrap, chat=False)
 
     def _run(
-        self, incoming: Incoming, settings: AnswerSettings, prompt: str, sent: str, wrap: Wrap
+        self,
+        incoming: Incoming,
+        settings: AnswerSettings,
+        prompt: str,
+        sent: str,
+        wrap: Wrap,
+        *,
+        chat: bool,
     ) -> Reply:
         """Shared by chat and generate; ``wrap`` puts text where that endpoint wants it."""
         body = incoming.json
@@ -127,7 +142,11 @@ class Ollama(Protocol):
             return self.error(400, "model is required")
         options = body.get("options")
         limit = options.get("num_predict") if isinstance(options, dict) else None
-        answer = compose(self.name, prompt, sent, limit, settings)
+        try:
+            turn = read_turn(body, chat=chat)
+        except WireError as refused:
+            return self.error(400, refused.message)
+        answer = respond(turn, self.name, prompt, sent, limit, settings)
         thinking = f"Emulated reasoning about: {prompt[:40]}" if body.get("think") else None
         run = _Run(str(body["model"]), answer, wrap)
         return run.whole(thinking) if body.get("stream") is False else run.stream(thinking)
@@ -144,6 +163,14 @@ class _Run:
 
     def line(self, text: str, thinking: str | None = None) -> dict[str, Any]:
         return {"model": self.model, "created_at": self.created_at, **self.wrap(text, thinking)}
+
+    def calling(self, line: dict[str, Any]) -> dict[str, Any]:
+        """``line`` with the whole tool call in its message (``/api/chat`` only)."""
+        call = self.answer.tool_call
+        assert call is not None
+        function = {"name": call.name, "arguments": dict(call.arguments)}
+        line["message"]["tool_calls"] = [{"function": function}]
+        return line
 
     def final(self, text: str, thinking: str | None) -> dict[str, Any]:
         answer = self.answer
@@ -162,9 +189,15 @@ class _Run:
         }
 
     def whole(self, thinking: str | None) -> Reply:
-        return json_reply(200, self.final(self.answer.text, thinking))
+        final = self.final(self.answer.text, thinking)
+        if self.answer.tool_call is not None:
+            final = self.calling(final)
+        return json_reply(200, final)
 
     def stream(self, thinking: str | None) -> Reply:
         preamble = [] if thinking is None else [ndjson({**self.line("", thinking), "done": False})]
-        content = [ndjson({**self.line(piece), "done": False}) for piece in self.answer.pieces]
+        if self.answer.tool_call is not None:
+            content = [ndjson({**self.calling(self.line("")), "done": False})]
+        else:
+            content = [ndjson({**self.line(piece), "done": False}) for piece in self.answer.pieces]
         return stream_reply(NDJSON_TYPE, preamble, content, [], ndjson(self.final("", None)))

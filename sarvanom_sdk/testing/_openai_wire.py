@@ -6,6 +6,14 @@ chunks, a ``finish_reason`` chunk, the usage chunk with ``"choices": []`` when
 ``stream_options.include_usage`` is set) ending ``data: [DONE]``. ``GET {base}/models``
 lists models. Errors are ``{"error": {"message", "type", "param", "code"}}``.
 
+The chat surface (tools, ``response_format``, image parts, ``stop``; read by
+:mod:`._openai_turn`, answered by :mod:`._chat`): a tool call is ``message.tool_calls:
+[{"id": "call_...", "type": "function", "function": {"name", "arguments": <JSON
+text>}}]`` with ``"content": null`` and ``finish_reason: "tool_calls"``; streamed, the
+first ``delta.tool_calls`` entry (``index`` 0) carries the role, id, type and name with
+``"arguments": ""``, the next ones the arguments in pieces (``index`` and
+``function.arguments`` only).
+
 :class:`RemoteGpuOpenAI` is a llama.cpp/vLLM-like box: the same API under ``/v1`` plus
 ``GET /health``, with auth only when a key is configured.
 """
@@ -16,7 +24,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._answer import Answer, AnswerSettings, all_text, compose, last_user_text, random_id
+from ._answer import Answer, AnswerSettings, all_text, last_user_text, random_id
+from ._chat import WireError, respond
+from ._openai_turn import read_turn
 from ._protocol import Incoming, Protocol, Route, fixed
 from ._reply import SSE_TYPE, Reply, json_reply, sse, stream_reply
 
@@ -136,8 +146,13 @@ class OpenAICompatible(Protocol):
                 "Invalid 'messages': empty array. Expected an array with minimum length 1.",
                 extra={"param": "messages", "code": "empty_array"},
             )
+        try:
+            turn = read_turn(body)
+        except WireError as refused:
+            return self.error(400, refused.message, extra=refused.extra)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        answer = compose(self.name, last_user_text(messages), all_text(messages), limit, settings)
+        prompt = last_user_text(messages)
+        answer = respond(turn, self.name, prompt, all_text(messages), limit, settings)
         completion = _Completion(str(body["model"]), answer)
         if body.get("stream") is True:
             options = body.get("stream_options")
@@ -193,8 +208,15 @@ class _Completion:
         self.id = random_id("chatcmpl-", 29)
         self.created = int(time.time())
         self.finish = (
-            "content_filter" if answer.refused else "length" if answer.truncated else "stop"
+            "tool_calls"
+            if answer.tool_call is not None
+            else "content_filter"
+            if answer.refused
+            else "length"
+            if answer.truncated
+            else "stop"
         )
+        self.call_id = random_id("call_", 24)
         self.headers = (("x-request-id", random_id("req_", 32)),)
 
     def usage(self) -> dict[str, Any]:
@@ -208,7 +230,18 @@ class _Completion:
         }
 
     def whole(self) -> Reply:
-        message = {"role": "assistant", "content": self.answer.text, "refusal": None}
+        message: dict[str, Any] = {"role": "assistant", "content": self.answer.text}
+        call = self.answer.tool_call
+        if call is not None:
+            message["content"] = None
+            message["tool_calls"] = [
+                {
+                    "id": self.call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments_json},
+                }
+            ]
+        message["refusal"] = None
         return json_reply(
             200,
             {
@@ -251,10 +284,27 @@ class _Completion:
         closing = [chunk(choice({}, self.finish))]
         if include_usage:
             closing.append(chunk([], self.usage()))
+        call = self.answer.tool_call
+        if call is None:
+            preamble = [chunk(choice({"role": "assistant", "content": "", "refusal": None}))]
+            content = [chunk(choice({"content": piece})) for piece in self.answer.pieces]
+        else:
+            opening = {
+                "index": 0,
+                "id": self.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            first = {"role": "assistant", "content": None, "tool_calls": [opening]}
+            preamble = []
+            content = [chunk(choice({**first, "refusal": None}))] + [
+                chunk(choice({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+                for piece in call.pieces
+            ]
         return stream_reply(
             SSE_TYPE,
-            [chunk(choice({"role": "assistant", "content": "", "refusal": None}))],
-            [chunk(choice({"content": piece})) for piece in self.answer.pieces],
+            preamble,
+            content,
             closing,
             DONE,
             self.headers,

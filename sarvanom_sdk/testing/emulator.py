@@ -38,6 +38,39 @@ Providers and ``url_for(provider)`` (the base URL to configure in the client or 
 ``huggingface_task`` -> ``/huggingface``; ``openai`` -> ``/openai/v1``; ``anthropic`` ->
 ``/anthropic``.
 
+The chat surface (issue 14), in each protocol's documented shapes, streaming included
+(OpenAI and OpenAI-compatible servers, Anthropic, Ollama; the seed's GPU box and the HF
+task API have none of it). The emulated model is deterministic:
+
+- **Tools**: a request with tools whose tool choice is not ``none`` (Ollama has no tool
+  choice), and whose last message is not a tool result, gets a tool *call*: the tool the
+  choice names, else the first; its arguments are a minimal valid instance of the tool's
+  JSON schema (required properties only, first enum value, ``"example"``, 1, ``true``,
+  arrays of one item, local ``$ref`` followed). OpenAI: ``message.tool_calls`` and
+  ``finish_reason: "tool_calls"``, streamed as ``delta.tool_calls`` by index (id and name
+  first, arguments in pieces); Anthropic: a ``tool_use`` block and ``stop_reason:
+  "tool_use"``, streamed as ``content_block_start`` + ``input_json_delta`` pieces;
+  Ollama: ``message.tool_calls`` with arguments as an object, whole in one line.
+- **Tool results** (OpenAI/Ollama ``role: "tool"``, Anthropic ``tool_result`` blocks)
+  ending the conversation are answered ``"The tool said: <result>"``.
+- **Structured output**: ``response_format`` ``json_schema`` (Ollama ``format: <schema>``)
+  answers a minimal valid instance of the schema as the text, streamed in pieces;
+  ``json_object`` (Ollama ``format: "json"``) answers ``{"answer": <text>}``. Anthropic
+  has no response format: a forced tool is the tools rule.
+- **Images** (OpenAI ``image_url`` parts with https or ``data:image/...;base64`` URLs,
+  Anthropic ``image`` blocks with base64 or url sources, Ollama ``images``) are counted:
+  the answer ends ``"I see 1 image."`` / ``"I see 2 images."``. A malformed one gets the
+  provider's 400 (OpenAI's ``param``/``code``, Anthropic's ``invalid_request_error`` naming
+  the field, Ollama's ``illegal base64 data at input byte N``).
+- **stop** (Anthropic ``stop_sequences``, Ollama ``options.stop``) cuts the answer before
+  the earliest stop sequence in it (``finish_reason: "stop"``; Anthropic
+  ``stop_reason: "stop_sequence"``). ``seed``, ``top_p`` and penalties are accepted.
+- ``reply_text``, when given, is the text of every text answer (the structured, tool-result
+  and image answers above included: make a provider answer invalid JSON that way); tool
+  calls are still made.
+- What arrived is in :meth:`ProviderEmulator.requests` (``RecordedRequest.json``; raise
+  ``max_record_body`` for bodies with big images).
+
 Auth: OpenAI, Hugging Face and Anthropic requests must carry a key (``Authorization:
 Bearer ...``; Anthropic ``x-api-key`` and ``anthropic-version``), as the real APIs demand;
 any key passes unless ``api_keys`` pins one for that provider, and then a wrong key gets the

@@ -386,15 +386,29 @@ def test_issue14_item7_a_request_one_provider_can_serve_skips_the_others(emulato
             assert emulator.request_count("ollama") == 1
 
 
-def test_issue14_item7_plain_requests_still_work_with_ollama(emulator) -> None:
-    """Tools on a chain whose Ollama declares them pass (no 400): the emulator answers."""
+def test_issue14_item7_tools_through_ollama_over_the_emulator(emulator) -> None:
+    """The OpenAI wire translated to Ollama's /api/chat and back: the emulated model's
+    whole tool call (arguments an object on Ollama's wire) comes back in OpenAI's shape,
+    whole and streamed."""
     with ThreadedGateway(create_app(ollama_client(emulator))) as gateway:
-        completion = openai_client(gateway).chat.completions.create(
-            model=MODEL, messages=ASK, tools=[WEATHER]
+        client = openai_client(gateway)
+        completion = client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER])
+        streamed = list(
+            client.chat.completions.create(model=MODEL, messages=ASK, tools=[WEATHER], stream=True)
         )
-    assert completion.choices[0].message.content
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert (call.function.name, json.loads(call.function.arguments)) == (
+        "get_weather",
+        {"city": "example"},
+    )
     sent = emulator.requests("ollama")[-1].json
     assert sent["tools"][0]["function"]["name"] == "get_weather"
+    pieces = [d for c in streamed for d in c.choices[0].delta.tool_calls or ()]
+    assert pieces[0].index == 0 and pieces[0].id and pieces[0].function.name == "get_weather"
+    assert json.loads("".join(p.function.arguments or "" for p in pieces)) == {"city": "example"}
+    assert streamed[-1].choices[0].finish_reason == "tool_calls"
 
 
 def test_issue14_item7_fake_client_is_a_plain_chain(served) -> None:

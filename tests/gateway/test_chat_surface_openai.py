@@ -1,8 +1,9 @@
 """Issue 14 item 7: the unmodified official ``openai`` client against the gateway's
-``/v1/chat/completions`` over a fake OpenAI-protocol model (:mod:`chat_fake`): tools and
-tool calls (whole and streamed), a tool loop, ``parse(response_format=Model)``,
+``/v1/chat/completions`` over the emulator's OpenAI-protocol GPU box (and its Ollama):
+tools and tool calls (whole and streamed), a tool loop, ``parse(response_format=Model)``,
 json_object, images and the sampling fields pass through both ways; a field no provider
-of the chain supports is a 400 naming it."""
+of the chain supports is a 400 naming it. Parallel calls (which the emulator does not
+make) come from a small fake model (:mod:`chat_fake`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import json
 
 import openai
 import pytest
-from chat_fake import JSON_OBJECT, FakeOpenAI, fake_gateway
+from chat_fake import fake_gateway
 from gateway_helpers import ThreadedGateway, ollama_client, openai_client, stub_client
 from pydantic import BaseModel
 
 from sarvanom_sdk import AsyncSarvanClient, Settings
 from sarvanom_sdk.gateway import create_app
+from sarvanom_sdk.testing import ProviderEmulator
 
 MODEL = "sarvanom/auto"
 WEATHER = {
@@ -51,14 +53,35 @@ class City(BaseModel):
     population: int
 
 
+class Sent:
+    """The request bodies the emulated GPU box received (``bodies[-1]``: the last)."""
+
+    def __init__(self, emu: ProviderEmulator) -> None:
+        self._emu = emu
+
+    @property
+    def bodies(self) -> list[dict]:
+        return [r.json for r in self._emu.requests("remote_gpu_openai")]
+
+
 @pytest.fixture(scope="module")
 def served():
-    with fake_gateway() as (fake, gateway):
-        yield fake, gateway
+    """(what the model received, the gateway): a gateway whose chain is the emulator's
+    OpenAI-protocol GPU box."""
+    with ProviderEmulator(max_record_body=1 << 20) as emu:
+        settings = Settings(
+            providers=("remote_gpu",),
+            gpu_remote_url=emu.url_for("remote_gpu_openai"),
+            gpu_remote_protocol="openai",
+            gpu_remote_model="emulated",
+            max_retries=0,
+        )
+        with ThreadedGateway(create_app(AsyncSarvanClient(settings))) as gateway:
+            yield Sent(emu), gateway
 
 
 def test_issue14_item7_tool_call_comes_back_as_message_tool_calls(served) -> None:
-    fake, gateway = served
+    sent, gateway = served
     completion = openai_client(gateway).chat.completions.create(
         model=MODEL, messages=ASK, tools=[WEATHER], tool_choice="auto"
     )
@@ -66,29 +89,29 @@ def test_issue14_item7_tool_call_comes_back_as_message_tool_calls(served) -> Non
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None
     (call,) = choice.message.tool_calls
-    assert (call.id, call.type, call.function.name) == (
-        "call_0_get_weather",
-        "function",
-        "get_weather",
-    )
-    assert json.loads(call.function.arguments) == {"city": "Oslo"}
-    sent = fake.bodies[-1]
-    assert sent["tools"] == [WEATHER]
-    assert sent["tool_choice"] == "auto"
+    assert call.id.startswith("call_") and call.type == "function"
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "example"}  # a minimal instance
+    body = sent.bodies[-1]
+    assert body["tools"] == [WEATHER]
+    assert body["tool_choice"] == "auto"
 
 
-def test_issue14_item7_streamed_tool_calls_arrive_as_delta_tool_calls_by_index(served) -> None:
-    fake, gateway = served
-    stream = openai_client(gateway).chat.completions.create(
-        model=MODEL,
-        messages=[{"role": "user", "content": "weather and time, both please"}],
-        tools=[WEATHER, TIME],
-        parallel_tool_calls=True,
-        stream=True,
-    )
+def test_issue14_item7_streamed_tool_calls_arrive_as_delta_tool_calls_by_index() -> None:
+    """Two parallel calls, each in two pieces (the fake model; the emulator makes one)."""
+    with fake_gateway() as (fake, gateway):
+        chunks = list(
+            openai_client(gateway).chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": "weather and time, both please"}],
+                tools=[WEATHER, TIME],
+                parallel_tool_calls=True,
+                stream=True,
+            )
+        )
     calls: dict[int, dict[str, str]] = {}
     finish = None
-    for chunk in stream:
+    for chunk in chunks:
         choice = chunk.choices[0]
         finish = choice.finish_reason or finish
         for delta in choice.delta.tool_calls or ():
@@ -116,11 +139,11 @@ def test_issue14_item7_the_client_stream_helper_assembles_the_calls(served) -> N
         final = stream.get_final_completion()
     (call,) = final.choices[0].message.tool_calls
     assert call.function.name == "get_weather"
-    assert json.loads(call.function.arguments) == {"city": "Oslo"}
+    assert json.loads(call.function.arguments) == {"city": "example"}
 
 
 def test_issue14_item7_a_tool_loop_call_result_answer(served) -> None:
-    fake, gateway = served
+    sent, gateway = served
     client = openai_client(gateway)
     messages: list = [{"role": "system", "content": "Use tools."}, *ASK]
     first = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER])
@@ -132,29 +155,26 @@ def test_issue14_item7_a_tool_loop_call_result_answer(served) -> None:
     assert second.choices[0].finish_reason == "stop"
     assert second.choices[0].message.content == "The tool said: 12 C, rain"
     assert second.choices[0].message.tool_calls is None
-    sent = fake.bodies[-1]["messages"]
-    assert sent[-2]["role"] == "assistant" and not sent[-2].get("content")
-    assert sent[-2]["tool_calls"] == [
+    (call,) = asked.tool_calls
+    history = sent.bodies[-1]["messages"]
+    assert history[-2]["role"] == "assistant" and not history[-2].get("content")
+    assert history[-2]["tool_calls"] == [
         {
-            "id": "call_0_get_weather",
+            "id": call.id,
             "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+            "function": {"name": "get_weather", "arguments": call.function.arguments},
         }
     ]
-    assert sent[-1] == {
-        "role": "tool",
-        "content": "12 C, rain",
-        "tool_call_id": "call_0_get_weather",
-    }
+    assert history[-1] == {"role": "tool", "content": "12 C, rain", "tool_call_id": call.id}
 
 
 def test_issue14_item7_parse_with_a_pydantic_model(served) -> None:
-    fake, gateway = served
+    sent, gateway = served
     completion = openai_client(gateway).chat.completions.parse(
         model=MODEL, messages=[{"role": "user", "content": "A city?"}], response_format=City
     )
-    assert completion.choices[0].message.parsed == City(name="Oslo", population=3)
-    form = fake.bodies[-1]["response_format"]
+    assert completion.choices[0].message.parsed == City(name="example", population=1)
+    form = sent.bodies[-1]["response_format"]
     assert form["type"] == "json_schema"
     assert form["json_schema"]["name"] == "City" and form["json_schema"]["strict"] is True
     assert form["json_schema"]["schema"]["required"] == ["name", "population"]
@@ -168,22 +188,22 @@ def test_issue14_item7_beta_parse_too(served) -> None:
     completion = beta.completions.parse(
         model=MODEL, messages=[{"role": "user", "content": "A city?"}], response_format=City
     )
-    assert completion.choices[0].message.parsed == City(name="Oslo", population=3)
+    assert completion.choices[0].message.parsed == City(name="example", population=1)
 
 
 def test_issue14_item7_json_object(served) -> None:
-    fake, gateway = served
+    sent, gateway = served
     completion = openai_client(gateway).chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "A city as JSON"}],
         response_format={"type": "json_object"},
     )
-    assert json.loads(completion.choices[0].message.content) == JSON_OBJECT
-    assert fake.bodies[-1]["response_format"] == {"type": "json_object"}
+    assert set(json.loads(completion.choices[0].message.content)) == {"answer"}
+    assert sent.bodies[-1]["response_format"] == {"type": "json_object"}
 
 
 def test_issue14_item7_image_parts_pass_through(served) -> None:
-    fake, gateway = served
+    sent, gateway = served
     parts = [
         {"type": "text", "text": "What is in these?"},
         {"type": "image_url", "image_url": {"url": PNG}},
@@ -192,12 +212,12 @@ def test_issue14_item7_image_parts_pass_through(served) -> None:
     completion = openai_client(gateway).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": parts}]
     )
-    assert completion.choices[0].message.content == "Fake answer to: What is in these? [2 image(s)]"
-    assert fake.bodies[-1]["messages"] == [{"role": "user", "content": parts}]
+    assert completion.choices[0].message.content.endswith("I see 2 images.")
+    assert sent.bodies[-1]["messages"] == [{"role": "user", "content": parts}]
 
 
 def test_issue14_item7_sampling_fields_pass_through(served) -> None:
-    fake, gateway = served
+    sent, gateway = served
     openai_client(gateway).chat.completions.create(
         model=MODEL,
         messages=ASK,
@@ -210,11 +230,11 @@ def test_issue14_item7_sampling_fields_pass_through(served) -> None:
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
         parallel_tool_calls=False,
     )
-    sent = fake.bodies[-1]
-    assert (sent["stop"], sent["top_p"], sent["seed"]) == (["\n\n", "END"], 0.5, 42)
-    assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.25, -0.5)
-    assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
-    assert sent["parallel_tool_calls"] is False
+    body = sent.bodies[-1]
+    assert (body["stop"], body["top_p"], body["seed"]) == (["\n\n", "END"], 0.5, 42)
+    assert (body["presence_penalty"], body["frequency_penalty"]) == (0.25, -0.5)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert body["parallel_tool_calls"] is False
 
 
 @pytest.mark.parametrize(
@@ -241,13 +261,13 @@ def test_issue14_item7_sampling_fields_pass_through(served) -> None:
 def test_issue14_item7_bad_chat_fields_are_400_naming_the_field(
     served, options, param, says
 ) -> None:
-    fake, gateway = served
-    before = len(fake.bodies)
+    sent, gateway = served
+    before = len(sent.bodies)
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client(gateway).chat.completions.create(model=MODEL, messages=ASK, **options)
     assert caught.value.param == param
     assert says in caught.value.message
-    assert len(fake.bodies) == before  # refused before any provider call
+    assert len(sent.bodies) == before  # refused before any provider call
 
 
 def test_issue14_item7_bad_tool_messages_are_400(served) -> None:
@@ -305,27 +325,29 @@ def test_issue14_item7_bad_tool_messages_are_400(served) -> None:
     ],
 )
 def test_issue14_item7_what_no_provider_of_the_chain_supports_is_400(
-    options, messages, param, what
+    emulator, options, messages, param, what
 ) -> None:
     """The seed GPU protocol (/generate) has no capability at all: with it alone in the
-    chain, every chat-surface field is refused, naming the field."""
-    with FakeOpenAI() as fake:
-        seed_gpu = AsyncSarvanClient(
-            Settings(providers=("remote_gpu",), gpu_remote_url=fake.url, max_retries=0)
+    chain, every chat-surface field is refused, naming the field, before any call."""
+    seed_gpu = AsyncSarvanClient(
+        Settings(
+            providers=("remote_gpu",), gpu_remote_url=emulator.url_for("remote_gpu"), max_retries=0
         )
-        with ThreadedGateway(create_app(seed_gpu)) as gateway:
-            client = openai_client(gateway)
-            create = (
-                client.chat.completions.parse
-                if options.get("response_format") is City
-                else client.chat.completions.create
-            )
-            with pytest.raises(openai.BadRequestError) as caught:
-                create(model=MODEL, messages=messages, **options)
+    )
+    with ThreadedGateway(create_app(seed_gpu)) as gateway:
+        client = openai_client(gateway)
+        create = (
+            client.chat.completions.parse
+            if options.get("response_format") is City
+            else client.chat.completions.create
+        )
+        with pytest.raises(openai.BadRequestError) as caught:
+            create(model=MODEL, messages=messages, **options)
+        client.chat.completions.create(model=MODEL, messages=ASK)  # a plain one is served
     error = caught.value
     assert (error.param, error.code) == (param, "unsupported_parameter")
     assert f"no provider of this gateway's chain (remote_gpu) has {what}" in error.message
-    assert fake.bodies == []
+    assert emulator.request_count("remote_gpu") == 1
 
 
 def test_issue14_item7_the_stub_alone_is_refused_too() -> None:
@@ -339,51 +361,49 @@ def test_issue14_item7_the_stub_alone_is_refused_too() -> None:
 
 
 def test_issue14_item7_a_request_one_provider_can_serve_skips_the_others(emulator) -> None:
-    """Ollama cannot take an https image; the fake (OpenAI protocol) behind it can: the
-    request is served by the fake, Ollama skipped without a call. Pinned to Ollama, the
+    """Ollama cannot take an https image; the OpenAI-protocol GPU box behind it can: the
+    request is served by the box, Ollama skipped without a call. Pinned to Ollama, the
     same request is a 400 naming ``messages``."""
     parts = [
         {"type": "text", "text": "Look"},
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
     ]
-    with FakeOpenAI() as fake:
-        client = AsyncSarvanClient(
-            Settings(
-                providers=("ollama_local", "remote_gpu"),
-                ollama_base_url=emulator.url_for("ollama"),
-                gpu_remote_url=fake.url,
-                gpu_remote_protocol="openai",
-                gpu_remote_model="fake-model",
-                max_retries=0,
-            )
+    client = AsyncSarvanClient(
+        Settings(
+            providers=("ollama_local", "remote_gpu"),
+            ollama_base_url=emulator.url_for("ollama"),
+            gpu_remote_url=emulator.url_for("remote_gpu_openai"),
+            gpu_remote_protocol="openai",
+            max_retries=0,
         )
-        with ThreadedGateway(create_app(client)) as gateway:
-            oa = openai_client(gateway)
-            raw = oa.chat.completions.with_raw_response.create(
-                model=MODEL, messages=[{"role": "user", "content": parts}]
-            )
-            assert raw.headers["x-sarvanom-provider"] == "remote_gpu"
-            assert raw.parse().choices[0].message.content.endswith("[1 image(s)]")
-            assert emulator.request_count("ollama") == 0
-            with pytest.raises(openai.BadRequestError) as caught:
-                oa.chat.completions.create(
-                    model="sarvanom/ollama_local", messages=[{"role": "user", "content": parts}]
-                )
-            assert caught.value.param == "messages"
-            assert "the pinned provider ollama_local has no image input (https URLs) support" in (
-                caught.value.message
-            )
-            # a data: image Ollama can take goes to Ollama first
+    )
+    with ThreadedGateway(create_app(client)) as gateway:
+        oa = openai_client(gateway)
+        raw = oa.chat.completions.with_raw_response.create(
+            model=MODEL, messages=[{"role": "user", "content": parts}]
+        )
+        assert raw.headers["x-sarvanom-provider"] == "remote_gpu"
+        assert raw.parse().choices[0].message.content.endswith("I see 1 image.")
+        assert emulator.request_count("ollama") == 0
+        with pytest.raises(openai.BadRequestError) as caught:
             oa.chat.completions.create(
-                model=MODEL,
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [parts[0], {"type": "image_url", "image_url": {"url": PNG}}],
-                    }
-                ],
+                model="sarvanom/ollama_local", messages=[{"role": "user", "content": parts}]
             )
-            assert emulator.request_count("ollama") == 1
+        assert caught.value.param == "messages"
+        assert "the pinned provider ollama_local has no image input (https URLs) support" in (
+            caught.value.message
+        )
+        # a data: image Ollama can take goes to Ollama first
+        oa.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [parts[0], {"type": "image_url", "image_url": {"url": PNG}}],
+                }
+            ],
+        )
+        assert emulator.request_count("ollama") == 1
 
 
 def test_issue14_item7_tools_through_ollama_over_the_emulator(emulator) -> None:
@@ -411,10 +431,13 @@ def test_issue14_item7_tools_through_ollama_over_the_emulator(emulator) -> None:
     assert streamed[-1].choices[0].finish_reason == "tool_calls"
 
 
-def test_issue14_item7_fake_client_is_a_plain_chain(served) -> None:
-    """Sanity: a plain request through the fake answers text with finish_reason stop."""
-    _, gateway = served
+def test_issue14_item7_a_plain_request_is_unchanged(served) -> None:
+    """A plain request: text, finish_reason stop, no tool_calls; nothing of the chat
+    surface sent to the model."""
+    sent, gateway = served
     completion = openai_client(gateway).chat.completions.create(model=MODEL, messages=ASK)
-    assert completion.choices[0].message.content == "Fake answer to: What is the weather in Oslo?"
+    assert completion.choices[0].message.content
+    assert completion.choices[0].message.tool_calls is None
     assert completion.choices[0].finish_reason == "stop"
-    assert completion.model == "sarvanom/remote_gpu/fake-model"
+    assert completion.model.startswith("sarvanom/remote_gpu/")
+    assert not {"tools", "response_format", "stop", "seed", "top_p"} & set(sent.bodies[-1])

@@ -421,7 +421,9 @@ def _health_once(
 @cli.command()
 def providers() -> None:
     """The provider chain in order, as the environment configures it, and why each
-    provider is in or out. Keys are shown redacted.
+    provider is in or out, with what each can do beyond plain chat (tools, JSON output,
+    images, stop, seed: a request needing one skips providers without it). Keys are
+    shown redacted.
 
     \b
     Example:
@@ -456,7 +458,31 @@ def providers() -> None:
         else:
             mark = " -"
         detail = details[entry.provider.value] if entry.included else ""
+        if entry.included:
+            detail = f"{detail}  {_capabilities_of(entry.provider, settings)}".lstrip()
         click.echo(f"{mark:>3} {entry.provider.value:<13} {entry.reason}  {detail}".rstrip())
+
+
+def _capabilities_of(provider: Any, settings: Any) -> str:
+    """What ``provider``'s adapter translates beyond plain chat (issue 14 item 5), e.g.
+    ``capabilities=tools,json_schema,stop``; ``capabilities=none`` for plain text only;
+    the context window when known. Builds the adapter only (no network)."""
+    from sarvanom_sdk import SarvanError
+    from sarvanom_sdk.chat import CAPABILITIES
+    from sarvanom_sdk.providers import adapter_for
+    from sarvanom_sdk.types import ProviderName
+
+    if provider is ProviderName.LOCAL_STUB:
+        return "capabilities=none"
+    try:
+        adapter = adapter_for(provider, settings)
+    except SarvanError:
+        return ""
+    names = [name for name in CAPABILITIES if name in adapter.capabilities]
+    shown = f"capabilities={','.join(names) or 'none'}"
+    if adapter.context_window:
+        shown += f" context={adapter.context_window}"
+    return shown
 
 
 def main() -> None:

@@ -94,6 +94,7 @@ class AttemptOutcome(str, enum.Enum):
 
 
 ROLES = ("system", "user", "assistant", "tool")
+_TEXT_ROLES = frozenset({"system", "user", "assistant"})
 #: Per-request policies and their allowed values (the client settings of the same names).
 _POLICIES = {
     "stream_recovery": ("raise", "restart", "continue"),
@@ -153,6 +154,10 @@ class Message:
             name = item.get("name")
         else:
             raise InvalidRequestError(where, "must be a mapping with 'role' and 'content'")
+        plain = type(content) is str and not calls and call_id is None and name is None
+        if plain and role in _TEXT_ROLES and content.strip():  # plain text: the common case
+            _encodable(f"{where}.content", content)
+            return cls(role, content)
         if role not in ROLES:
             raise InvalidRequestError(
                 f"{where}.role", f"unknown role {role!r}; allowed: {', '.join(ROLES)}"
@@ -184,6 +189,8 @@ class Message:
 
     def chars(self) -> int:
         """Characters of text this message carries (content and tool-call arguments)."""
+        if type(self.content) is str and not self.tool_calls:
+            return len(self.content)
         return sum(len(t) for t in self._texts())
 
 
@@ -277,7 +284,9 @@ class LLMRequest:
             if not isinstance(self.system, str):
                 raise InvalidRequestError("system", "must be a string")
             _encodable("system", self.system)
-        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int):
+        if type(self.max_tokens) is not int and (
+            isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int)
+        ):
             raise InvalidRequestError("max_tokens", f"must be an integer 1..{MAX_TOKENS_CAP}")
         if not 1 <= self.max_tokens <= MAX_TOKENS_CAP:
             raise InvalidRequestError(
@@ -288,7 +297,8 @@ class LLMRequest:
             raise InvalidRequestError("temperature", "must be a number between 0 and 2")
         if not 0 <= temp <= 2:
             raise InvalidRequestError("temperature", f"must be between 0 and 2, got {temp}")
-        set_(self, "temperature", float(temp))
+        if type(temp) is not float:
+            set_(self, "temperature", float(temp))
         if self.provider is not None:
             set_(self, "provider", ProviderName.parse(self.provider))
         if self.model is not None:
@@ -315,15 +325,17 @@ class LLMRequest:
             )
         if self.hedge is not None and not isinstance(self.hedge, bool):
             raise InvalidRequestError("hedge", "must be true, false or None")
-        for name, allowed in _POLICIES.items():
-            value = getattr(self, name)
-            if value is not None and value not in allowed:
-                raise InvalidRequestError(
-                    name, f"unknown policy {value!r}; allowed: {', '.join(allowed)}"
-                )
+        if self.stream_recovery is not None or self.on_content_filter is not None:
+            for name, allowed in _POLICIES.items():
+                value = getattr(self, name)
+                if value is not None and value not in allowed:
+                    raise InvalidRequestError(
+                        name, f"unknown policy {value!r}; allowed: {', '.join(allowed)}"
+                    )
         if not isinstance(self.trace_id, str) or not self.trace_id or len(self.trace_id) > 128:
             raise InvalidRequestError("trace_id", "must be a non-empty string of at most 128 chars")
-        self._check_chat_fields()
+        if self.needs_chat_fields():
+            self._check_chat_fields()
         if self.prompt_chars() > MAX_PROMPT_CHARS:
             where = "prompt" if self.prompt is not None else "messages"
             raise InvalidRequestError(where, f"longer than {MAX_PROMPT_CHARS} characters")
@@ -331,7 +343,8 @@ class LLMRequest:
     def _check_chat_fields(self) -> None:
         """Validate and normalise the tools, output format and sampling fields (issue 14):
         OpenAI's shapes become :mod:`~sarvanom_sdk.chat` values; an empty tool list,
-        ``response_format`` text and ``tool_choice`` auto without tools become None."""
+        ``response_format`` text and ``tool_choice`` auto without tools become None.
+        Called only when one of them is set (a plain request skips it)."""
         set_ = object.__setattr__
         tools = parse_tools(self.tools)
         set_(self, "tools", tools)
@@ -357,6 +370,7 @@ class LLMRequest:
         their translation for a plain request."""
         return not (
             self.tools is None
+            and self.tool_choice is None
             and self.response_format is None
             and self.stop is None
             and self.top_p is None
@@ -432,7 +446,8 @@ class Attempt:
     "paid API disabled", "HTTP 503: ..."); it never holds a key or the prompt.
     ``error_type`` is the failure's typed cause (``timeout``, ``stalled``, ``connection``,
     ``stream_cut``, ``malformed_reply``, ``too_large``, ``content_filter``,
-    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``);
+    ``bad_request``, ``context_length``, ``auth``, ``rate_limited``, ``server_error``;
+    ``unsupported``: skipped for lacking a capability the request needs);
     None for an attempt that did not fail. ``endpoint`` names the base URL (scheme, host
     and port) when the provider has several.
     """

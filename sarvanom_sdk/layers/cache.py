@@ -28,8 +28,10 @@ from ..types import LLMRequest, LLMResponse, Message
 def request_key(request: LLMRequest, chain_identity: str) -> str:
     """The cache key: a hash of the chain and of every request field that changes the
     answer (issue 14 item 6: tools, tool_choice, parallel_tool_calls, response_format,
-    stop, top_p, seed, the penalties, and each message's parts, tool calls and ids)."""
-    payload = (
+    stop, top_p, seed, the penalties, and each message's parts, tool calls and ids). A
+    plain request's key is what it was before those fields existed (shared caches stay
+    valid across the upgrade)."""
+    payload: tuple[Any, ...] = (
         chain_identity,
         request.model,
         request.system,
@@ -38,23 +40,29 @@ def request_key(request: LLMRequest, chain_identity: str) -> str:
         request.max_tokens,
         request.temperature,
         request.provider.value if request.provider else None,
-        [(t.name, t.description, t.parameters, t.strict) for t in request.tools]
-        if request.tools
-        else None,
-        (request.tool_choice.mode, request.tool_choice.name) if request.tool_choice else None,
+    )
+    if request.needs_chat_fields():
+        payload += _chat_key(request)
+    # surrogatepass: a key can always be made (F12), even for text that cannot be sent
+    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _chat_key(request: LLMRequest) -> tuple[Any, ...]:
+    tools, choice, form = request.tools, request.tool_choice, request.response_format
+    return (
+        [(t.name, t.description, t.parameters, t.strict) for t in tools] if tools else None,
+        (choice.mode, choice.name) if choice else None,
         request.parallel_tool_calls,
-        request.response_format.to_openai() if request.response_format else None,
+        form.to_openai() if form else None,
         request.stop,
         request.top_p,
         request.seed,
         request.presence_penalty,
         request.frequency_penalty,
     )
-    # surrogatepass: a key can always be made (F12), even for text that cannot be sent
-    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
-    )
-    return hashlib.sha256(encoded).hexdigest()
 
 
 def _message_key(message: Message) -> Any:

@@ -428,3 +428,45 @@ def test_issue14_a_tool_loop_continues_on_the_next_provider() -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": '{"city": "Oslo", "temp_c": 18}'},
     ]
     assert sent.tools == h.adapter(OLLAMA).requests[0].tools
+
+
+def test_issue14_a_streamed_tool_loop_continues_on_the_next_provider() -> None:
+    """The same loop streamed: the first provider streams a tool call, then refuses the
+    follow-up before any content; the second streams the answer to the whole loop."""
+    h = Harness((OLLAMA, GPU), max_retries=0)
+    h.transport.script(
+        OLLAMA,
+        [b"TOOL:0:call_1:get_weather:\n", b'TOOL:0:::{"city": "Oslo"}\n', b"FINISH:tool_calls\n"],
+    )
+    messages: list[dict[str, object]] = [{"role": "user", "content": "Weather in Oslo?"}]
+    _, first = stream(h, LLMRequest(messages=messages, tools=[WEATHER]))
+    assert first is not None and first.provider is OLLAMA
+    (call,) = first.tool_calls
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [call.to_openai()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
+    ]
+    h.transport.script(OLLAMA, reply(503, "overloaded"))
+    h.transport.script(GPU, [b"It is 18 C.\n", b"DONE\n"])
+    chunks, second = stream(h, LLMRequest(messages=messages, tools=[WEATHER]))
+    assert second is not None and second.provider is GPU
+    assert "".join(c.text for c in chunks) == "It is 18 C."
+    assert [a.outcome for a in second.attempts] == [AttemptOutcome.FAILED, AttemptOutcome.OK]
+    sent = h.adapter(GPU).requests[-1]
+    assert sent.messages is not None and sent.messages[1].tool_calls == (call,)
+    assert sent.messages[2].tool_call_id == "call_1"
+
+
+def test_issue14_a_plain_requests_cache_key_is_unchanged() -> None:
+    """Keys of requests without the new fields are what they were before issue 14, so a
+    shared (Redis) cache filled by an older version stays valid."""
+    import hashlib
+
+    request = LLMRequest(
+        messages=[{"role": "user", "content": "hi"}], system="s", max_tokens=9, trace_id="t"
+    )
+    old_payload = ("chain", None, "s", None, [["user", "hi"]], 9, 0.7, None)
+    old = hashlib.sha256(
+        json.dumps(old_payload, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
+    assert request_key(request, "chain") == old

@@ -70,6 +70,18 @@ class Answer:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def ending(self) -> str:
+        """Why the answer ended, for each protocol to name its way: ``tool_call``,
+        ``refused``, ``truncated``, ``stop_sequence`` or ``done``."""
+        if self.tool_call is not None:
+            return "tool_call"
+        if self.refused:
+            return "refused"
+        if self.truncated:
+            return "truncated"
+        return "done" if self.stop_sequence is None else "stop_sequence"
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCallOut:

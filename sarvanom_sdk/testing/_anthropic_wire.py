@@ -43,6 +43,13 @@ _TYPES = {
     529: "overloaded_error",
 }
 _REQUIRED = ("model", "max_tokens", "messages")
+STOP_REASONS = {
+    "tool_call": "tool_use",
+    "refused": "refusal",
+    "truncated": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "done": "end_turn",
+}
 
 
 class Anthropic(Protocol):
@@ -141,17 +148,7 @@ class _Message:
         self.model = model
         self.answer = answer
         self.id = random_id("msg_01", 22)
-        self.stop_reason = (
-            "tool_use"
-            if answer.tool_call is not None
-            else "refusal"
-            if answer.refused
-            else "max_tokens"
-            if answer.truncated
-            else "stop_sequence"
-            if answer.stop_sequence is not None
-            else "end_turn"
-        )
+        self.stop_reason = STOP_REASONS[answer.ending]
         self.tool_id = random_id("toolu_01", 22)
         self.headers = (("request-id", random_id("req_01", 22)),)
 
@@ -199,12 +196,13 @@ class _Message:
         ]
 
     def stream(self) -> Reply:
+        answer = self.answer
         start = {"type": "message_start", "message": self.envelope([], None, 1)}
-        opening = _text("") if self.answer.tool_call is None else {**self._tool_use(), "input": {}}
+        opening = _text("") if answer.tool_call is None else {**self._tool_use(), "input": {}}
         block = {"type": "content_block_start", "index": 0, "content_block": opening}
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.answer.stop_sequence},
+            "delta": {"stop_reason": self.stop_reason, "stop_sequence": answer.stop_sequence},
             "usage": {"output_tokens": self.answer.completion_tokens},
         }
         return stream_reply(

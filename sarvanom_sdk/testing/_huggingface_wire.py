@@ -7,8 +7,8 @@ Both need ``Authorization: Bearer``. Errors are Hugging Face's flat ``{"error": 
 - Task API: ``POST /models/{model}`` with ``{"inputs", "parameters": {"max_new_tokens",
   "return_full_text", ...}}`` answers ``[{"generated_text": ...}]``; the prompt is repeated
   at the front unless ``return_full_text`` is false; ``parameters.stop`` (a list) cuts the
-  answer before the earliest stop sequence, ``seed`` is accepted. Its 503 carries ``estimated_time`` (the
-  model is loading; retry later).
+  answer before the earliest stop sequence, ``seed`` is accepted. Its 503 carries
+  ``estimated_time`` (the model is loading; retry later).
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class _Run:
         return {
             **self.line(text, thinking),
             "done": True,
-            "done_reason": "length" if answer.truncated else "stop",
+            "done_reason": "length" if answer.ending == "truncated" else "stop",
             "total_duration": _LOAD_NS + prompt_ns + eval_ns,
             "load_duration": _LOAD_NS,
             "prompt_eval_count": answer.prompt_tokens,

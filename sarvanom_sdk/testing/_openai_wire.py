@@ -46,6 +46,13 @@ _TYPES = {
     429: "requests",
 }
 _CODES = {404: "model_not_found", 429: "rate_limit_exceeded"}
+FINISH_REASONS = {
+    "tool_call": "tool_calls",
+    "refused": "content_filter",
+    "truncated": "length",
+    "stop_sequence": "stop",
+    "done": "stop",
+}
 
 
 class OpenAICompatible(Protocol):
@@ -207,15 +214,7 @@ class _Completion:
         self.answer = answer
         self.id = random_id("chatcmpl-", 29)
         self.created = int(time.time())
-        self.finish = (
-            "tool_calls"
-            if answer.tool_call is not None
-            else "content_filter"
-            if answer.refused
-            else "length"
-            if answer.truncated
-            else "stop"
-        )
+        self.finish = FINISH_REASONS[answer.ending]
         self.call_id = random_id("call_", 24)
         self.headers = (("x-request-id", random_id("req_", 32)),)
 

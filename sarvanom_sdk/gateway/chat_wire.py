@@ -180,7 +180,8 @@ def refuse_incapable(
             whom = f"no provider of this gateway's chain ({names}) has"
         raise GatewayError.bad_request(
             field,
-            f"{field}: {whom} {what} support",
+            f"{field}: {whom} {what} support (`sarvanom providers` lists what each "
+            "provider supports)",
             code="unsupported_parameter",
         )
 

@@ -66,6 +66,8 @@ from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import anthropic_compat, embeddings, failover, openai_compat
 from .access import Access, is_preflight
 from .callers import CallerPolicy, decide_cache
+from .dashboard import PUBLIC_PATHS as DASHBOARD_PATHS
+from .dashboard import install_dashboard
 from .limits import (
     BodyReads,
     GatewayError,
@@ -75,8 +77,6 @@ from .limits import (
     read_json,
     reopen_in,
 )
-from .dashboard import PUBLIC_PATHS as DASHBOARD_PATHS
-from .dashboard import install_dashboard
 from .logsafe import shown
 from .metrics import INSTALL_HINT, GatewayMetrics, load_metrics
 from .overhead import HEADER as OVERHEAD_HEADER

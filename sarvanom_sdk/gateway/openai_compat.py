@@ -23,13 +23,19 @@ provider's configured model.
 
 Requests
 --------
-``messages`` (roles ``system``, ``developer`` (as system), ``user``, ``assistant``; content a
-string or a list of text parts), ``max_completion_tokens`` or ``max_tokens`` (default 512),
-``temperature`` (default 0.7), ``stream``, ``stream_options.include_usage``. Refused with
-400: tools and function calling, ``n`` other than 1, ``logprobs``, a ``response_format``
-other than text. Other OpenAI parameters (``top_p``, ``stop``, ``seed``, ``user``...) are
-accepted and ignored. Not OpenAI's, through ``extra_body``: ``cache`` (a boolean) and
-``stream_recovery`` (``raise``, ``restart``, ``continue``), caller overrides.
+``messages`` (roles ``system``, ``developer`` (as system), ``user``, ``assistant``, ``tool``;
+content a string or a list of text and ``image_url`` parts; assistant ``tool_calls``),
+``max_completion_tokens`` or ``max_tokens`` (default 512), ``temperature`` (default 0.7),
+``stream``, ``stream_options.include_usage``, and the chat surface (issue 14): ``tools``,
+``tool_choice``, ``parallel_tool_calls``, ``response_format`` (text, json_object,
+json_schema), ``stop``, ``top_p``, ``seed``, ``presence_penalty``, ``frequency_penalty``.
+Answers carry ``message.tool_calls`` and ``finish_reason: "tool_calls"``; streams carry
+``delta.tool_calls`` by index. The translation is :mod:`.chat_wire`'s. Refused with 400:
+a field that needs a capability no provider the request may reach has (naming the
+field), the legacy ``functions``/``function_call``, ``n`` other than 1, ``logprobs``.
+Other OpenAI parameters (``user``, ``metadata``...) are accepted and ignored.
+Not OpenAI's, through ``extra_body``: ``cache`` (a boolean) and ``stream_recovery``
+(``raise``, ``restart``, ``continue``), caller overrides.
 
 When no provider answers
 ------------------------
@@ -68,8 +74,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..errors import ContentFiltered, StreamInterrupted
-from ..types import LLMRequest, LLMResponse, StreamChunk
-from . import failover
+from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
+from . import chat_wire, failover
 from .callers import decide_cache
 from .limits import GatewayError, admit_request, read_json
 from .models import AUTO, PREFIX, aliases, answered_as, listed_models, resolve, served_models
@@ -77,20 +83,11 @@ from .timing import deadline
 
 if TYPE_CHECKING:
     from ..settings import Settings
-    from ..types import ProviderName
     from .app import Gateway
 
 logger = logging.getLogger("sarvanom_sdk.gateway")
 
-_ROLES = {"developer": "system"}
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_length": "length",
-    "length": "length",
-    "stop": "stop",
-}
+_STUB = ProviderName.LOCAL_STUB
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -125,74 +122,6 @@ async def retrieve_model(request: web.Request, gateway: Gateway, trace_id: str) 
 
 
 # -- requests -------------------------------------------------------------------------------
-def _refuse_unsupported(body: Mapping[str, Any]) -> None:
-    checks = (
-        ("tools", lambda v: bool(v), "tool calling is not supported"),
-        ("functions", lambda v: bool(v), "function calling is not supported"),
-        ("tool_choice", lambda v: v not in ("none", "auto"), "tool calling is not supported"),
-        ("function_call", lambda v: v not in ("none", "auto"), "function calling is not supported"),
-        ("n", lambda v: v != 1, "only n=1 is supported"),
-        ("logprobs", lambda v: v is not False, "logprobs are not supported"),
-        ("top_logprobs", lambda v: bool(v), "logprobs are not supported"),
-        (
-            "response_format",
-            lambda v: not (isinstance(v, dict) and v.get("type") == "text"),
-            "only the text response_format is supported",
-        ),
-    )
-    for name, refused, why in checks:
-        value = body.get(name)
-        if value is not None and refused(value):
-            raise GatewayError.bad_request(
-                name, f"{name}: {why} by this gateway", code="unsupported_parameter"
-            )
-
-
-def _text(content: Any, where: str) -> Any:
-    """A message's content as text: a string, or the text parts of a list joined."""
-    if not isinstance(content, list):
-        return content
-    texts: list[str] = []
-    for index, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") != "text":
-            raise GatewayError.bad_request(
-                "messages",
-                f"{where}.content[{index}]: only text parts are supported",
-                code="unsupported_parameter",
-            )
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise GatewayError.bad_request(
-                "messages", f"{where}.content[{index}].text: must be a string"
-            )
-        texts.append(text)
-    return "\n".join(texts)
-
-
-def _messages(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not value:
-        raise GatewayError.bad_request(
-            "messages", "messages: must be a non-empty array of messages"
-        )
-    out = []
-    for index, message in enumerate(value):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise GatewayError.bad_request(
-                "messages", f"{where}: must be an object with 'role' and 'content'"
-            )
-        role: Any = message.get("role")
-        if role in ("tool", "function") or message.get("tool_calls"):
-            raise GatewayError.bad_request(
-                "messages",
-                f"{where}: tool and function messages are not supported",
-                code="unsupported_parameter",
-            )
-        content = _text(message.get("content"), where)
-        out.append({"role": _ROLES.get(role, role), "content": content})
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class ChatCall:
     """A parsed chat completion request: the LLMRequest and how to answer it."""
@@ -209,7 +138,7 @@ def parse_chat(
     provider pin or model override the caller policy forbids: 400 about ``model``).
     ``cache`` (a boolean, not OpenAI's) and ``cache_control`` (the request's
     ``Cache-Control``) follow :func:`.callers.decide_cache`."""
-    _refuse_unsupported(body)
+    chat_wire.refuse_unsupported(body)
     resolved = resolve(body.get("model"), gateway.client.settings)
     stream = body.get("stream")
     stream = False if stream is None else stream
@@ -219,15 +148,8 @@ def parse_chat(
         raise GatewayError.bad_request("stream", "stream: must be true or false")
     if not isinstance(options, dict):
         raise GatewayError.bad_request("stream_options", "stream_options: must be an object")
-    fields: dict[str, Any] = {"messages": _messages(body.get("messages")), "trace_id": trace_id}
+    fields: dict[str, Any] = {**chat_wire.request_fields(body), "trace_id": trace_id}
     fields.update(resolved.caller_fields())
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    if max_tokens is not None:
-        fields["max_tokens"] = max_tokens
-    if body.get("temperature") is not None:
-        fields["temperature"] = body["temperature"]
     if body.get("cache") is not None:
         if not isinstance(body["cache"], bool):
             raise GatewayError.bad_request("cache", "cache: must be true or false")
@@ -238,6 +160,11 @@ def parse_chat(
     fields.update(resolved.operator_fields())  # an alias's pin is the operator's choice
     fields = decide_cache(fields, cache_control)
     request = admit_request(fields, gateway.limits)
+    router, provider = gateway.client.router, request.provider
+    reachable = router.chain if provider is None else (() if provider is _STUB else (provider,))
+    chat_wire.refuse_incapable(
+        request, reachable, {p: router.adapters[p].capabilities for p in router.chain}
+    )
     return ChatCall(request, stream, options.get("include_usage") is True)
 
 
@@ -249,14 +176,11 @@ def _usage(response: LLMResponse | None) -> dict[str, int]:
 
 
 def _finish_reason(response: LLMResponse | None) -> str:
-    reason = response.finish_reason if response is not None else None
-    return _FINISH.get(reason or "stop", "stop")
+    return chat_wire.finish_reason(response)
 
 
 def completion_body(response: LLMResponse, completion_id: str, created: int) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": response.content}
-    if response.reasoning:
-        message["reasoning_content"] = response.reasoning
+    message = chat_wire.message_body(response)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -356,12 +280,7 @@ class _Events:
 
 
 def _delta(chunk: StreamChunk, first: bool) -> dict[str, Any]:
-    delta: dict[str, Any] = {"role": "assistant"} if first else {}
-    if chunk.text or not chunk.reasoning:
-        delta["content"] = chunk.text
-    if chunk.reasoning:
-        delta["reasoning_content"] = chunk.reasoning
-    return delta
+    return chat_wire.chunk_delta(chunk, first)
 
 
 async def _stream(

@@ -181,10 +181,10 @@ def test_system_developer_and_text_parts(served, emulator) -> None:
 @pytest.mark.parametrize(
     ("options", "param"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"functions": [{"name": "f", "parameters": {}}]}, "functions"),
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"temperature": 2.5}, "temperature"),
     ],
@@ -200,10 +200,10 @@ def test_bad_messages_are_400(served) -> None:
     client = openai_client(served)
     for messages, says in (
         ([], "non-empty array"),
-        ([{"role": "tool", "content": "x", "tool_call_id": "1"}], "tool"),
+        ([{"role": "function", "name": "f", "content": "x"}], "legacy function messages"),
         (
             [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
-            "only text parts",
+            "must be an https:// URL or a data:image",
         ),
     ):
         with pytest.raises(openai.BadRequestError) as caught:

@@ -166,7 +166,7 @@ def decode(raw: Any, max_bytes: int = MAX_VALUE_BYTES) -> tuple[float, LLMRespon
             usage=None if usage is None else Usage(_count(usage[0]), _count(usage[1])),
             reasoning=_text(record["r"]),
             finish_reason=_text(record["fr"]),
-            tool_calls=_tool_calls(record.get("tc", ())),
+            tool_calls=_tool_calls(record.get("tc", [])),
             parsed=record.get("pj"),
         )
         return float(fresh_until), response

@@ -171,7 +171,9 @@ def test_10000_sync_requests_on_32_threads_are_all_answered_and_leave_nothing_be
     check_every_request_answered(emu, responses, health, SYNC_THREADS, record_property)
     client.close()
 
-    assert in_use - sockets <= 2 * SYNC_THREADS
+    # both ends of one pooled connection per thread (the emulator runs in this process),
+    # plus one for the background probe of the refusing provider's open breaker
+    assert in_use - sockets <= 2 * (SYNC_THREADS + 1)
     assert settle(lambda: open_sockets() <= sockets, SETTLE), (
         f"{open_sockets() - sockets} sockets left"
     )

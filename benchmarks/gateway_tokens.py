@@ -3,8 +3,8 @@ through the gateway in this process (aiohttp's test server on 127.0.0.1, the stu
 answering, cache off), with the single ``SARVANOM_GATEWAY_TOKEN`` (baseline), with
 ``SARVANOM_GATEWAY_TOKENS`` limits held per process, and with them shared through a
 private ``redis-server`` (an awaited Lua call before each model call, a deferred one after
-it; the SDK's own state stays local on every side, so only the limits differ). Blocks of each side interleave so
-drift on a busy machine hits all alike; the figure is the median over blocks.
+it; the SDK's own state stays local on every side, so only the limits differ). Blocks of each
+side interleave so drift on a busy machine hits all alike; the figure is the median over blocks.
 
     python benchmarks/gateway_tokens.py [--requests 200] [--rounds 8]
 """

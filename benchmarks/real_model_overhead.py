@@ -62,9 +62,9 @@ for path in (ROOT, ROOT / "tests" / "real_model"):
         sys.path.insert(0, str(path))
 
 import aiohttp  # noqa: E402
-from _common import run_script, script_parser  # noqa: E402
 import llama_server  # noqa: E402  (stdlib-only helper of the real-model tests)
 import requests  # noqa: E402
+from _common import run_script, script_parser  # noqa: E402
 
 from sarvanom_sdk import (  # noqa: E402
     AsyncSarvanClient,

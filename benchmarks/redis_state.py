@@ -324,7 +324,7 @@ def propagation(redis_url: str, n: int = 20) -> list[float]:
 
     writer, reader = state(), state()
     out = []
-    for index in range(n):
+    for _ in range(n):
         url = f"http://bench-{uuid.uuid4().hex}"
         mine = writer.circuit_storage("p", url)
         theirs = reader.circuit_storage("p", url)

@@ -137,7 +137,9 @@ def fetch_gateway(
 
     alive = get("/health", auth=False)
     report = get("/health/gpu-providers" + ("?probe=true" if probe else ""), auth=True)
-    providers = report.get("gpu_providers", {}).get("providers") if isinstance(report, dict) else None
+    providers = (
+        report.get("gpu_providers", {}).get("providers") if isinstance(report, dict) else None
+    )
     if not isinstance(providers, dict):
         raise GatewayUnreachable("GET /health/gpu-providers: not the seed's health JSON")
     status = alive.get("status", "?") if isinstance(alive, dict) else "?"

@@ -12,6 +12,7 @@ End of input (Ctrl-D) ends the session; Ctrl-C while an answer streams stops tha
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -69,7 +70,7 @@ def chat(
     if interactive:
         _enable_line_editing()
         click.echo(f"sarvanom chat. {HELP}", err=True)
-    with _client(**({"fallback_to_stub": False} if strict else {})) as client:
+    with _client("sync", **({"fallback_to_stub": False} if strict else {})) as client:
         session = ChatSession(client, options, stream=not no_stream)
         while True:
             line = _read_line(interactive)
@@ -113,7 +114,9 @@ class ChatSession:
 
         messages = [*self.history, {"role": "user", "content": text}]
         try:
-            request = LLMRequest(messages=messages, **self.options)
+            # LLMRequest parses plain {"role", "content"} dicts into Message objects; the
+            # field's annotation is the parsed type, so the wider input cannot be expressed
+            request = LLMRequest(messages=messages, **self.options)  # type: ignore[arg-type]
             response = self._answer(request)
         except AllProvidersFailed as error:
             self.last_attempts = error.attempts
@@ -167,7 +170,5 @@ def _read_line(interactive: bool) -> str | None:
 
 def _enable_line_editing() -> None:
     """Line editing and recall of earlier lines for ``input()``, where available."""
-    try:
+    with contextlib.suppress(ImportError):  # Windows without pyreadline
         import readline  # noqa: F401 - importing it is what enables it
-    except ImportError:  # Windows without pyreadline
-        pass

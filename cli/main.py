@@ -222,7 +222,7 @@ def complete(
     except SarvanError as error:
         raise _request_error(error) from None
     # --strict is SARVANOM_FALLBACK_TO_STUB=false: one strict mode, one behaviour (D12)
-    with _client(**({"fallback_to_stub": False} if strict else {})) as client:
+    with _client("sync", **({"fallback_to_stub": False} if strict else {})) as client:
         try:
             if stream_:
                 response = _stream(client, request, echo=not as_json)

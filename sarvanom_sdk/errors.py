@@ -14,7 +14,8 @@
         ├── BadResponseError                 HTML, malformed JSON, a body with no answer in it
         │   └── ResponseTooLarge             the body passed the size limit
         ├── ContentFiltered                  the provider refused the content (its policy):
-        │                                    raised to the caller unless on_content_filter="fallback"
+        │                                    raised to the caller unless
+        │                                    on_content_filter="fallback"
         └── ProviderHTTPError                a non-2xx status
             ├── ClientRequestError           400/404/413/422: our request; does not trip the breaker
             │   └── ContextLengthExceeded    the prompt does not fit the model's context

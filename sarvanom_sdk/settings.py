@@ -39,7 +39,8 @@ SARVANOM_FALLBACK_TO_STUB           fallback_to_stub             true
 SARVANOM_MAX_RESPONSE_BYTES         max_response_bytes           8388608
 OLLAMA_EMBEDDING_MODEL              ollama_embedding_model       nomic-embed-text
 GPU_REMOTE_EMBEDDING_MODEL          gpu_remote_embedding_model   default
-HUGGINGFACE_EMBEDDING_MODEL         huggingface_embedding_model  sentence-transformers/all-MiniLM-L6-v2
+HUGGINGFACE_EMBEDDING_MODEL         huggingface_embedding_model  sentence-transformers/
+                                                                 all-MiniLM-L6-v2
 OPENAI_EMBEDDING_MODEL              openai_embedding_model       text-embedding-3-small
 SARVANOM_REDIS_URL                  redis_url                    unset (state is local)
 SARVANOM_REDIS_NAMESPACE            redis_namespace              sarvanom (Redis key prefix)
@@ -63,7 +64,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 from .envfile import DEFAULT_ENV_FILE, EnvSources, check_redirects, read_env_file
 from .errors import ConfigurationError, InvalidRequestError

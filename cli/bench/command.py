@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from ..main import OneLineCommand
 from .drive import Progress
 from .run import Plan, Result, run_async, run_sync
 from .stopping import exit_status, signal_name, stop_on_signals
@@ -32,7 +33,6 @@ from .targets import (
     select_providers,
     warn_about_bulkheads,
 )
-from ..main import OneLineCommand
 
 DEFAULT_PROMPT = "Say hello in one short sentence."
 EXIT_INTERRUPTED = 130

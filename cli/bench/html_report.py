@@ -18,10 +18,9 @@ The run's settings close the page. Every text is HTML-escaped; the page referenc
 from __future__ import annotations
 
 import html
+import statistics
 from collections.abc import Sequence
 from typing import Any
-
-import statistics
 
 from .report import _cell, columns
 from .stats import Phase, Row, percentile

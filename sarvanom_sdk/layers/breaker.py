@@ -96,7 +96,8 @@ class ProviderCircuit:
         self._name = name
         self._fail_max = fail_max
         self._reset_seconds = reset_seconds
-        self._storage = storage or pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+        # duck-typed: a shared storage adds hold/hold_until/state_and_counter (hasattr below)
+        self._storage: Any = storage or pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
         self._machine: Any = None
         self._reset = timedelta(seconds=reset_seconds)
         self._clock = clock

@@ -10,9 +10,9 @@ caller's thread:
   at, epoch ms) and ``h`` (held out until, epoch ms: Retry-After and quota holds);
 * a failure, a counter reset or a hold is a Lua script run by the link's writer thread
   (:data:`~.redis_backend.WRITER`); an opening or a closing too on an event loop, while a
-  sync caller runs it itself (one bounded round trip, on a state change only); the scripts that change the state
-  also ``PUBLISH`` the new fields, and :mod:`.notify`'s listener thread applies them to
-  every other process's mirror (and reads every breaker again after each
+  sync caller runs it itself (one bounded round trip, on a state change only); the scripts that
+  change the state also ``PUBLISH`` the new fields, and :mod:`.notify`'s listener thread
+  applies them to every other process's mirror (and reads every breaker again after each
   (re)subscription and every few seconds, in case a message was lost);
 * the failure counter is shared: each failure's script returns the total, which the
   mirror takes, so failures in several processes add up (with the lag of one write);
@@ -181,7 +181,7 @@ class SharedCircuitStorage(pybreaker.CircuitBreakerStorage):
     def _on_message(self, payload: bytes) -> None:
         parts = payload.split(b"|")
         if len(parts) == 5:
-            self._apply(*parts[1:])
+            self._apply(parts[1], parts[2], parts[3], parts[4])
 
     def _apply(
         self, state: Any, counter: Any, opened: Any, hold: Any, counter_only: bool = False
@@ -196,7 +196,9 @@ class SharedCircuitStorage(pybreaker.CircuitBreakerStorage):
         hold_until = _moment(valid_epoch_ms(hold))
         with self._lock:
             mirror = self._mirror
-            if hold_until is not None and (mirror.hold_until is None or hold_until > mirror.hold_until):
+            if hold_until is not None and (
+                mirror.hold_until is None or hold_until > mirror.hold_until
+            ):
                 mirror.hold_until = hold_until
             mirror.counter = valid_counter(counter)
             if counter_only:
@@ -222,7 +224,9 @@ class SharedCircuitStorage(pybreaker.CircuitBreakerStorage):
 
         def job() -> None:
             try:
-                result = self._link.run_script(script, [self.key], [self._subscriber.channel, *args])
+                result = self._link.run_script(
+                    script, [self.key], [self._subscriber.channel, *args]
+                )
             except Unavailable:  # KeyFault too: the mirror goes on alone
                 return
             finally:
@@ -230,7 +234,7 @@ class SharedCircuitStorage(pybreaker.CircuitBreakerStorage):
                     self._writes -= 1
                     self._state_writes -= state_change
             if isinstance(result, list) and len(result) == 4:
-                self._apply(*result, counter_only=True)
+                self._apply(result[0], result[1], result[2], result[3], counter_only=True)
 
         if state_change and not on_event_loop():
             job()  # a sync caller waits (bounded) for a state change: seen sooner

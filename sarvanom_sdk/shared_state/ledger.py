@@ -267,7 +267,10 @@ class SharedBudgetLedger:
         """(Under lock.) Spend is sent in batches: by the listener's tick (every 0.25 s),
         with the next lease, at :func:`~sarvanom_sdk.shared_state.flush` and at exit, or
         now when a lease's worth has piled up."""
-        if max(self._pending[0], self._pending[1]) >= self.lease_nano or self._link.subscriber is None:
+        if (
+            max(self._pending[0], self._pending[1]) >= self.lease_nano
+            or self._link.subscriber is None
+        ):
             self._flush_soon(spend_too=True)
 
     def _flush_soon(self, spend_too: bool = False) -> None:

@@ -57,9 +57,11 @@ NANO = 1_000_000_000
 # -> {allowed (1/0), which limit refused ('' if none), retry after (ms)}
 _CHECK = """
 local w, f, span = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local rpm, tpm, budget, tokens = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local rpm, tpm, budget, tokens =
+  tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local v = redis.call('HMGET', KEYS[1], 'r' .. w - 1, 'r' .. w, 't' .. w - 1, 't' .. w, 'spent')
-local rp, rc, tp, tc = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+local rp, rc, tp, tc =
+  tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
 local spent = tonumber(v[5]) or 0
 local left = math.ceil((1 - f) * span * 1000)
 if budget >= 0 and spent >= budget then return {0, 'budget_usd', -1} end
@@ -91,7 +93,9 @@ class TokenLimits:
     def __post_init__(self) -> None:
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 raise ConfigurationError(name, "must be a whole number >= 0 (or unset)")
         budget = self.budget_usd
         if budget is not None and not (isinstance(budget, (int, float)) and 0 <= budget < 1e9):

@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 logger = logging.getLogger("sarvanom_sdk")
@@ -64,7 +65,7 @@ class Subscriber:
     def add_tick(self, tick: Callable[[], None]) -> None:
         """Call ``tick()`` (a bound method, held weakly) every TICK_SECONDS."""
         with self._lock:
-            self._ticks.append(weakref.WeakMethod(tick))  # type: ignore[arg-type]
+            self._ticks.append(weakref.WeakMethod(tick))
         self.ensure()
 
     def ensure(self) -> None:
@@ -132,7 +133,7 @@ class Subscriber:
             ticks = [t() for t in self._ticks]
         for tick in ticks:
             try:
-                tick()  # type: ignore[misc]
+                tick()
             except Exception:  # noqa: BLE001
                 logger.debug("shared state: tick failed")
 
@@ -172,7 +173,5 @@ def _loop(ref: Callable[[], Subscriber | None], mine: int) -> None:
 
 def _close(pubsub: Any) -> None:
     if pubsub is not None:
-        try:
+        with suppress(Exception):  # best effort
             pubsub.close()
-        except Exception:  # noqa: BLE001 - best effort
-            pass

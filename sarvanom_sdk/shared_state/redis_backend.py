@@ -46,6 +46,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
+
 from ..errors import ConfigurationError
 from .outage import PROBE as PROBE_TICKET
 from .redis_url import parse, redacted_url
@@ -253,13 +254,14 @@ class RedisLink:
         bounded by :data:`COMMAND_BOUND_SECONDS` (the event loop is never blocked)."""
         import asyncio
 
+        errors = self._errors + (asyncio.TimeoutError,)
         ticket = self.outage.begin()
         if not ticket:
             raise Unavailable("outage")
         try:
             client = self._async_client()
             result = await _bounded(command(client), COMMAND_BOUND_SECONDS + 0.05)
-        except (*self._errors, asyncio.TimeoutError) as exc:
+        except errors as exc:
             raise self._failure(ticket, exc) from None
         except BaseException:
             if ticket == PROBE_TICKET:

@@ -27,9 +27,9 @@ from .redis_url import RedisTarget
 
 
 def clients_for(target: RedisTarget, redis: Any) -> tuple[Any, Callable[[], Any]]:
-    from .redis_backend import client_options
-
     import redis.asyncio as aredis
+
+    from .redis_backend import client_options
 
     if target.kind in ("single", "unix"):
         sync = redis.Redis.from_url(target.url, **client_options(redis.Redis))

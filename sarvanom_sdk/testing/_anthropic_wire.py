@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ._anthropic_turn import read_turn
 from ._answer import Answer, AnswerSettings, all_text, last_user_text, random_id
+from ._anthropic_turn import read_turn
 from ._chat import WireError, respond
 from ._protocol import Incoming, Protocol, Route, fixed
 from ._reply import SSE_TYPE, Reply, json_reply, sse, stream_reply
@@ -171,7 +171,9 @@ class _Message:
 
     def whole(self) -> Reply:
         answer = self.answer
-        content = [_text(answer.text)] if answer.text or not answer.refused else []
+        content: list[dict[str, Any]] = (
+            [_text(answer.text)] if answer.text or not answer.refused else []
+        )
         call = answer.tool_call
         if call is not None:
             content = [{**self._tool_use(), "input": dict(call.arguments)}]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._answer import text_of
-from ._chat import ToolSpec, Turn, WireError, base64_error, stop_list
+from ._chat import Format, ToolSpec, Turn, WireError, base64_error, stop_list
 
 
 def read_turn(body: Mapping[str, Any], *, chat: bool) -> Turn:
@@ -27,7 +27,7 @@ def read_turn(body: Mapping[str, Any], *, chat: bool) -> Turn:
     options = body.get("options")
     stop = options.get("stop") if isinstance(options, Mapping) else None
     fmt = body.get("format")
-    shape = "json" if fmt == "json" else "schema" if isinstance(fmt, Mapping) else "text"
+    shape: Format = "json" if fmt == "json" else "schema" if isinstance(fmt, Mapping) else "text"
     if chat:
         messages = body.get("messages")
         messages = messages if isinstance(messages, list) else []

@@ -79,6 +79,7 @@ def _tools(value: Any) -> tuple[ToolSpec, ...]:
                 param=missing,
                 code="missing_required_parameter",
             )
+        assert isinstance(function, Mapping)  # the name above came from it
         specs.append(ToolSpec(name, function.get("parameters")))
     return tuple(specs)
 

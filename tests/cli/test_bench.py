@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sarvanom_cli.bench import command as bench
 from sarvanom_cli.bench import run as _bench_run
-from sarvanom_cli.bench.svg import log_ticks
 from sarvanom_cli.bench.stats import Outcome, Phase, percentile
+from sarvanom_cli.bench.svg import log_ticks
 
 FAST = ("-n", "6", "--warmup", "1")
 

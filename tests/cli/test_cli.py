@@ -116,9 +116,15 @@ def test_provider_pins_the_request_to_one_provider(emu: Any) -> None:
     [
         (("complete", "hi", "--bogus"), "Error: No such option '--bogus'. (see 'cli complete"),
         (("complete", "hi", "--max-tokens", "many"), "'many' is not a valid integer"),
-        (("complete", "hi", "--max-tokens", "0"), "Invalid value for '--max-tokens': must be between 1"),
+        (
+            ("complete", "hi", "--max-tokens", "0"),
+            "Invalid value for '--max-tokens': must be between 1",
+        ),
         (("complete", "hi", "--provider", "nope"), "unknown provider 'nope'"),
-        (("complete", "hi", "--model", "m"), "'--model': a model override needs a provider pin (--provider NAME)"),
+        (
+            ("complete", "hi", "--model", "m"),
+            "'--model': a model override needs a provider pin (--provider NAME)",
+        ),
         (("complete", " "), "'PROMPT': must be a non-empty string"),
     ],
 )

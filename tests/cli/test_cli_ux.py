@@ -226,8 +226,8 @@ def test_serve_takes_the_gateway_token_only_from_a_chosen_env_file(
 ) -> None:
     """F16's note: SARVANOM_GATEWAY_TOKEN in an env file reaches ``serve``, but only from a
     file the user named: a found ./.env must not choose the token."""
-    import sarvanom_cli.serve as serve_module
     import click
+    import sarvanom_cli.serve as serve_module
 
     seen: list[Any] = []
 

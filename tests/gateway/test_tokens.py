@@ -84,7 +84,7 @@ def test_issue16_5_the_line_format_and_json_give_the_same_tokens(tmp_path) -> No
         (f"team-a:{A_TOKEN}:rpm=ten", "entry 1 rpm"),
         (f"team-a:{A_TOKEN}:burst=3", "entry 1"),
         (f"team-a:{A_TOKEN}:rpm=-1", "entry 1 (team-a) requests_per_minute"),
-        (f"team-a:short", "entry 1 token (team-a)"),
+        ("team-a:short", "entry 1 token (team-a)"),
         (f"-bad:{A_TOKEN}", "entry 1 name"),
         (f"a:{A_TOKEN} b:{A_TOKEN}", "entry 2"),
         (f'[{{"name": "a", "token": "{A_TOKEN}", "rps": 1}}]', "entry 1 rps"),
@@ -269,7 +269,9 @@ async def test_issue16_5_a_streamed_answers_tokens_are_counted(open_gateway, emu
 
 
 # -- sarvanom serve ----------------------------------------------------------------------
-from test_serve_cli import fake_run_app  # noqa: E402,F401  (the fixture)
+import test_serve_cli  # noqa: E402
+
+fake_run_app = test_serve_cli.fake_run_app  # the fixture, shared with test_serve_cli
 
 
 def test_issue16_5_serve_takes_the_token_list(fake_run_app, monkeypatch, tmp_path) -> None:

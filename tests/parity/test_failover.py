@@ -4,12 +4,11 @@ the stream recovery policies."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from reliability.helpers import trail
 
 from parity.drivers import Connect

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -99,8 +101,6 @@ def _stream_ending(driver: Any, kind: str, prompt: str, ending: str) -> None:
                 break
 
     async def cancel() -> None:
-        import asyncio
-
         started = asyncio.Event()
 
         async def read() -> None:
@@ -110,10 +110,8 @@ def _stream_ending(driver: Any, kind: str, prompt: str, ending: str) -> None:
                     await asyncio.sleep(10)
 
         task = asyncio.ensure_future(read())
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(started.wait(), 5)
-        except asyncio.TimeoutError:
-            pass
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

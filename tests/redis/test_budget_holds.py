@@ -92,7 +92,7 @@ def test_a_stream_left_early_books_its_reservation(
     with client.stream("tell me a story", max_tokens=500) as stream:
         next(iter(stream))
     ledger = ledger_of(client)
-    assert 0 < ledger.spent_usd and ledger.remaining() == pytest.approx(BUDGET - ledger.spent_usd)
+    assert ledger.spent_usd > 0 and ledger.remaining() == pytest.approx(BUDGET - ledger.spent_usd)
 
 
 async def test_a_cancelled_paid_call_books_its_reservation(
@@ -107,4 +107,4 @@ async def test_a_cancelled_paid_call_books_its_reservation(
         await task
     await client.close()
     ledger = ledger_of(client)  # F8: the call was sent; the provider may bill it
-    assert 0 < ledger.spent_usd and ledger.remaining() == pytest.approx(BUDGET - ledger.spent_usd)
+    assert ledger.spent_usd > 0 and ledger.remaining() == pytest.approx(BUDGET - ledger.spent_usd)

@@ -52,7 +52,7 @@ def fleet(tmp_path: Path) -> Iterator[Callable[..., list[str]]]:
             ))
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 90  # generous: a busy 2-core machine
-        for child, url in zip(children, urls):
+        for child, url in zip(children, urls, strict=True):
             while True:
                 if child.poll() is not None:
                     err = child.stderr.read() if child.stderr else ""

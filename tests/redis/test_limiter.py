@@ -19,7 +19,9 @@ from sarvanom_sdk.shared_state.redis_backend import RedisLink, make_clients
 
 def shared(url: str, window: float = 60.0) -> RateLimiter:
     client, make_async = make_clients(url)
-    return RateLimiter(RedisLink(client, "sarvanom", async_client=make_async), window_seconds=window)
+    return RateLimiter(
+        RedisLink(client, "sarvanom", async_client=make_async), window_seconds=window
+    )
 
 
 def test_issue16_5_four_processes_on_one_key_stay_within_one_window_of_the_limit(

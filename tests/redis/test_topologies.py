@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest

@@ -73,7 +73,9 @@ class SentinelSetup:
     def start(self) -> SentinelSetup:
         binary = shutil.which("redis-sentinel")
         if binary is None:
-            raise RedisServerError("redis-sentinel is not installed (apt-get install redis-sentinel)")
+            raise RedisServerError(
+                "redis-sentinel is not installed (apt-get install redis-sentinel)"
+            )
         self.primary.start()
         self.replica.start()
         for port in self.sentinel_ports:

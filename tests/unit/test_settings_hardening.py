@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sarvanom_cli.main import cli
 
 from sarvanom_sdk import AsyncSarvanClient, LLMRequest, SarvanClient
 from sarvanom_sdk.errors import ConfigurationError, InvalidRequestError
 from sarvanom_sdk.providers.huggingface import HuggingFaceAdapter
 from sarvanom_sdk.settings import Settings, display_url
-from sarvanom_cli.main import cli
 
 REAL_KEY = "sk-REAL-user-key-0123456789abcdef"
 ATTACKER = "https://attacker.example/v1"
@@ -45,7 +45,11 @@ def write_env(path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("dotenv", "key_var", "setting"),
     [
-        (f"OPENAI_BASE_URL={ATTACKER}\nENABLE_PAID_API=true\n", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        (
+            f"OPENAI_BASE_URL={ATTACKER}\nENABLE_PAID_API=true\n",
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+        ),
         ("ENABLE_PAID_API=true\n", "OPENAI_API_KEY", "ENABLE_PAID_API"),
         (f"ANTHROPIC_BASE_URL={ATTACKER}\n", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
         (f"HUGGINGFACE_BASE_URL={ATTACKER}\n", "HUGGINGFACE_API_KEY", "HUGGINGFACE_BASE_URL"),
@@ -113,7 +117,9 @@ def test_f4_a_dotenv_turning_paid_use_off_is_fine(cwd: Path, clean_env: pytest.M
     assert settings.enable_paid_api is False and settings.ollama_base_url == "http://127.0.0.1:9"
 
 
-def test_f4_a_missing_sarvanom_env_file_is_an_error(cwd: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_f4_a_missing_sarvanom_env_file_is_an_error(
+    cwd: Path, clean_env: pytest.MonkeyPatch
+) -> None:
     clean_env.setenv("SARVANOM_ENV_FILE", str(cwd / "nope.env"))
     with pytest.raises(ConfigurationError, match="SARVANOM_ENV_FILE: names no readable file"):
         Settings.from_env()

@@ -50,10 +50,13 @@ class Outage:
         return PROBE
 
     def succeeded(self, ticket: int) -> float | None:
-        """The command answered. Returns the outage's length when this ended one."""
+        """The command answered. Returns the outage's length when this ended one. Only a
+        probe ends an outage: while one lasts no command is let through but probes, so a
+        ``GO`` command answering now was sent before it began and says nothing of now
+        (ending the outage on it would log a second outage at the next failure)."""
         if ticket == PROBE:
             self._probe.release()
-        if self._down_since is None:
+        if self._down_since is None or ticket != PROBE:
             return None
         with self._lock:
             since, self._down_since = self._down_since, None

@@ -366,3 +366,63 @@ def test_issue18_3_a_configuration_error_in_a_worker_stops_the_gateway() -> None
     assert done.returncode == 1, done.stderr
     assert time.monotonic() - started < 100  # not the sleeping worker's 120 s
     assert EXIT_CONFIG == 78
+
+
+def test_issue18_3_f7_sigterm_cuts_trickling_uploads_on_every_worker(serve_workers) -> None:
+    """F7 with workers: SIGTERM to the supervisor reaches every worker, and each cuts the
+    uploads still arriving (503) instead of waiting out --shutdown-timeout."""
+    import socket
+
+    served = serve_workers("--workers", "2", "--shutdown-timeout", "60", "--body-timeout", "90")
+    head = (b"POST /api/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"prompt": "a')
+    uploads = []
+    for _ in range(8):  # fresh connections: the kernel spreads them over both workers
+        sock = socket.create_connection(("127.0.0.1", served.port), timeout=60)
+        sock.sendall(head)
+        uploads.append(sock)
+    time.sleep(1.0)  # the handlers are reading the bodies
+    started = time.monotonic()
+    served.process.send_signal(signal.SIGTERM)
+    replies = []
+    for sock in uploads:
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        sock.close()
+        replies.append(b"".join(chunks))
+    assert served.process.wait(timeout=90) == 0
+    assert time.monotonic() - started < 45  # neither the 60 s shutdown nor the 90 s body wait
+    assert all(r.startswith(b"HTTP/1.1 503 ") and b"shutting_down" in r for r in replies)
+    answered = {re.search(rb"x-sarvanom-worker: (\d+)", r, re.I).group(1) for r in replies}
+    assert len(answered) == 2  # both workers were cutting uploads
+
+
+def test_issue18_3_serve_defaults_to_the_cores_and_reads_the_environment(
+    monkeypatch, tmp_path
+) -> None:
+    import sarvanom_cli.serve as serve_module
+    from click.testing import CliRunner
+
+    from sarvanom_sdk.gateway import server, workers
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("SARVANOM_GATEWAY_TOKEN", "SARVANOM_GATEWAY_WORKERS", "SARVANOM_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(serve_module, "_configure_logging", lambda level: None)
+    pools: list[tuple[int, list[str]]] = []
+    singles: list[int] = []
+    monkeypatch.setattr(serve_module, "_serve_workers",
+                        lambda host, port, count, build, announcer, lines, *rest:
+                        pools.append((count, lines)))
+    monkeypatch.setattr(server, "serve", lambda app, host, port, **kw: singles.append(port))
+    monkeypatch.setattr(workers, "default_workers", lambda: 3)
+    result = CliRunner().invoke(serve_module.serve, ["--max-in-flight", "10"])
+    assert result.exit_code == 0, result.output
+    assert pools == [(3, ["workers: --max-in-flight 10: split across 3 workers (4/3 per worker)"])]
+    monkeypatch.setenv("SARVANOM_GATEWAY_WORKERS", "1")
+    result = CliRunner().invoke(serve_module.serve, [])
+    assert result.exit_code == 0 and singles == [8000] and len(pools) == 1
+    result = CliRunner().invoke(serve_module.serve, ["--workers", "4", "--max-in-flight", "2"])
+    assert result.exit_code == 1
+    assert "--max-in-flight: 2 is less than --workers 4" in result.output

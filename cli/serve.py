@@ -257,9 +257,11 @@ def serve(
     from sarvanom_sdk.gateway.access import parse_list
     from sarvanom_sdk.gateway.app import GATEWAY
     from sarvanom_sdk.gateway.tokens import TokenGuard
-    from sarvanom_sdk.gateway.workers import default_workers
+    from sarvanom_sdk.gateway.workers import can_fork, default_workers
 
     count = workers or default_workers()
+    if count > 1 and not can_fork():
+        raise click.ClickException("--workers: more than 1 needs os.fork (Linux, macOS, BSD)")
     loop_label, loop_factory = choose_loop(loop_name)
     try:
         overrides: dict[str, Any] = {"fallback_to_stub": False} if strict else {}

@@ -66,13 +66,53 @@ STABLE_SECONDS = 10.0
 GAUGE_REFRESH_SECONDS = 1.0
 
 
-def default_workers() -> int:
-    """The cores this process may run on (its CPU affinity), else ``os.cpu_count()``."""
+def can_fork() -> bool:
+    """Whether this platform has ``os.fork`` (POSIX); elsewhere the gateway is one process."""
+    return hasattr(os, "fork")
+
+
+def default_workers(cgroup: str = "/sys/fs/cgroup") -> int:
+    """The cores this process may use: its CPU affinity (else ``os.cpu_count()``), lowered
+    to the cgroup's CPU quota when one is set (a container started with ``--cpus 2`` on a
+    64-core host gets 2, not 64). 1 where processes cannot be forked."""
+    if not can_fork():
+        return 1
+    cores = os.cpu_count() or 1
     affinity = getattr(os, "sched_getaffinity", None)
     if affinity is not None:
         with contextlib.suppress(OSError):
-            return max(1, len(affinity(0)))
-    return os.cpu_count() or 1
+            cores = max(1, len(affinity(0)))
+    quota = cgroup_cpu_quota(cgroup)
+    return max(1, min(cores, quota)) if quota is not None else cores
+
+
+def cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
+    """Whole cores (rounded up) of the cgroup's CPU quota: cgroup v2 ``cpu.max``
+    (``"200000 100000"``; ``"max ..."``: none) or v1 ``cpu.cfs_quota_us`` /
+    ``cpu.cfs_period_us`` (-1: none). None when there is no quota or it cannot be read."""
+    import math
+
+    def read(name: str) -> str | None:
+        try:
+            with open(os.path.join(root, name)) as file:
+                return file.read().strip()
+        except OSError:
+            return None
+
+    quota: str | None
+    period: str | None
+    text = read("cpu.max")
+    if text is not None:
+        quota, _, period = text.partition(" ")
+    else:
+        quota, period = read("cpu/cpu.cfs_quota_us"), read("cpu/cpu.cfs_period_us")
+    try:
+        q, p = int(quota or ""), int(period or "")
+    except ValueError:
+        return None  # "max", or nothing to read
+    if q <= 0 or p <= 0:
+        return None
+    return max(1, math.ceil(q / p))
 
 
 # -- listening sockets ---------------------------------------------------------------------

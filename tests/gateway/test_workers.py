@@ -29,7 +29,13 @@ from sarvanom_sdk.errors import ConfigurationError
 from sarvanom_sdk.gateway import Limits
 from sarvanom_sdk.gateway import shares as split
 from sarvanom_sdk.gateway.tokens import Keyring
-from sarvanom_sdk.gateway.workers import EXIT_CONFIG, WORKER_HEADER, backoff, default_workers
+from sarvanom_sdk.gateway.workers import (
+    EXIT_CONFIG,
+    WORKER_HEADER,
+    backoff,
+    cgroup_cpu_quota,
+    default_workers,
+)
 from sarvanom_sdk.types import ProviderName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,9 +110,32 @@ def test_issue18_3_restart_backoff_grows_and_is_bounded() -> None:
     assert delays == sorted(delays) and max(delays) == 30.0
 
 
-def test_issue18_3_default_workers_is_the_core_count() -> None:
+def test_issue18_3_default_workers_is_the_core_count(tmp_path: Path) -> None:
     expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert default_workers() == expected
+    assert default_workers(str(tmp_path)) == expected  # no quota file: the cores
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # a container with --cpus 1
+    assert default_workers(str(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "cores"),
+    [
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "250000 100000"}, 3),
+        ({"cpu.max": "50000 100000"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ({"cpu/cpu.cfs_quota_us": "200000", "cpu/cpu.cfs_period_us": "100000"}, 2),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),
+    ],
+)
+def test_issue18_3_the_cgroup_cpu_quota_caps_the_default(
+    tmp_path: Path, files: dict[str, str], cores: int | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(str(tmp_path)) == cores
 
 
 # -- real `sarvanom serve --workers 2` children --------------------------------------------------

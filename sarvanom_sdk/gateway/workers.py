@@ -208,41 +208,51 @@ def _choose_value_class() -> None:
 
 
 # -- in each worker ------------------------------------------------------------------------
-def prepare_worker_app(app: Any) -> None:
+def prepare_worker_app(app: Any, supervisor: int | None = None) -> None:
     """What a worker adds to its gateway app: the ``x-sarvanom-worker`` header (its pid:
-    which worker answered) and, with shared metrics, a task that keeps this worker's
-    gauges (in flight, waiting, breaker states) current for scrapes other workers answer."""
+    which worker answered) and a task that, every second, keeps this worker's gauges (in
+    flight, waiting, breaker states) current for scrapes other workers answer (with
+    shared metrics), and drains the worker (SIGTERM to itself) if its ``supervisor`` (a
+    pid; default: the parent now) is gone, so no orphan keeps serving."""
     from .app import GATEWAY
 
     pid = str(os.getpid())
+    parent = supervisor if supervisor is not None else os.getppid()
 
     async def stamp(request: Any, response: Any) -> None:
         response.headers[WORKER_HEADER] = pid
 
-    async def refresh_gauges(app: Any) -> AsyncIterator[None]:
+    async def keep(app: Any) -> AsyncIterator[None]:
         import asyncio
 
         gateway = app[GATEWAY]
-        metrics = gateway.metrics
+        metrics = gateway.metrics if gateway.metrics and gateway.metrics.multiprocess else None
 
         async def loop() -> None:
             while True:
-                health = await gateway.client.get_provider_health()
-                metrics.refresh(
-                    health, gateway.gate.in_flight, gateway.gate.waiting,
-                    gateway.client.router.hedges,
-                )
+                if os.getppid() != parent:
+                    logger.warning("worker %s: the supervisor is gone; stopping", pid)
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                if metrics is not None:
+                    try:
+                        health = await gateway.client.get_provider_health()
+                        metrics.refresh(
+                            health, gateway.gate.in_flight, gateway.gate.waiting,
+                            gateway.client.router.hedges,
+                        )
+                    except Exception:  # a metrics refresh must never stop the worker
+                        logger.debug("worker %s: gauge refresh failed", pid, exc_info=True)
                 await asyncio.sleep(GAUGE_REFRESH_SECONDS)
 
-        task = asyncio.ensure_future(loop()) if metrics and metrics.multiprocess else None
+        task = asyncio.ensure_future(loop())
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     app.on_response_prepare.append(stamp)
-    app.cleanup_ctx.append(refresh_gauges)
+    app.cleanup_ctx.append(keep)
 
 
 # -- the supervisor ------------------------------------------------------------------------

@@ -455,3 +455,17 @@ def test_issue18_3_serve_defaults_to_the_cores_and_reads_the_environment(
     result = CliRunner().invoke(serve_module.serve, ["--workers", "4", "--max-in-flight", "2"])
     assert result.exit_code == 1
     assert "--max-in-flight: 2 is less than --workers 4" in result.output
+
+
+def test_issue18_3_workers_stop_when_the_supervisor_is_killed(serve_workers) -> None:
+    """SIGKILL to the supervisor (nothing forwarded): the orphaned workers notice within
+    a second or so and drain; none keeps serving the port."""
+    served = serve_workers("--workers", "2")
+    workers = served.workers()
+    assert len(workers) == 2
+    served.process.kill()
+    served.process.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while any(alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers kept running"
+        time.sleep(0.1)

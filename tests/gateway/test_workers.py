@@ -469,3 +469,47 @@ def test_issue18_3_workers_stop_when_the_supervisor_is_killed(serve_workers) -> 
     while any(alive(pid) for pid in workers):
         assert time.monotonic() < deadline, "orphaned workers kept running"
         time.sleep(0.1)
+
+
+def test_issue18_3_the_cost_budget_holds_across_workers(serve_workers, emulator) -> None:
+    """SARVANOM_BUDGET_USD without Redis on 2 workers: each worker's cost gate has half,
+    so the paid answers of the whole gateway stay within the budget (plus the gate's own
+    bound: one request's cost above its estimate per ledger) — never twice the budget."""
+    from sarvanom_sdk import SarvanClient
+
+    key, url = "sk-workers-budget-test", emulator.url_for("openai")
+    probe = SarvanClient(Settings(enable_paid_api=True, openai_api_key=key, openai_base_url=url,
+                                  providers=(ProviderName.OPENAI,), cache_ttl_seconds=0))
+    try:
+        cost = probe.complete("hi", max_tokens=16).cost_usd
+    finally:
+        probe.close()
+    assert cost > 0
+    from sarvanom_sdk import LLMRequest
+    from sarvanom_sdk.layers.cost import estimate_usd
+
+    estimate = estimate_usd("gpt-4o-mini", LLMRequest(prompt="hi", max_tokens=16))
+    # each worker's half admits 4 answers (a call needs its estimate left); a gate with the
+    # whole budget on each worker would admit 10 per worker: 20 answers, spent > budget
+    budget = 2 * (3 * cost + estimate)
+    served = serve_workers(
+        "--workers", "2",
+        env={"ENABLE_PAID_API": "true", "OPENAI_API_KEY": key, "OPENAI_BASE_URL": url,
+             "SARVANOM_PROVIDERS": "openai", "SARVANOM_CACHE_TTL_SECONDS": "0",
+             "SARVANOM_BUDGET_USD": repr(budget)},
+    )
+    assert any("SARVANOM_BUDGET_USD" in line and "split across 2 workers" in line
+               for line in served.lines)
+    replies = [call(served.port, "POST", "/api/query", {"prompt": "hi", "max_tokens": 16})
+               for _ in range(40)]
+    answers = [json.loads(body) for status, _, body in replies if status == 200]
+    assert len(answers) == 40
+    paid = [a for a in answers if a["provider"] == "openai"]
+    per_worker: dict[str, int] = {}
+    for (_, headers, _), answer in zip(replies, answers, strict=True):
+        if answer["provider"] == "openai":
+            per_worker[headers[WORKER_HEADER]] = per_worker.get(headers[WORKER_HEADER], 0) + 1
+    assert len(per_worker) == 2  # both workers spent...
+    spent = sum(a["cost_usd"] for a in paid)
+    assert spent <= budget + cost  # ...within the budget, not up to twice it
+    assert len(paid) < 40  # the rest were refused by the gates (the stub answered)

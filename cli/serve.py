@@ -26,6 +26,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -250,12 +251,10 @@ def serve(
     """
     token, tokens = token or None, tokens or None
     check_bind(host, token or tokens, insecure_no_token)
-    from sarvanom_sdk import AsyncSarvanClient, SarvanError, Settings
-    from sarvanom_sdk.chain import active_chain
-    from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, create_app, server
+    from sarvanom_sdk import SarvanError, Settings
+    from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, server
     from sarvanom_sdk.gateway import shares as split
     from sarvanom_sdk.gateway.access import parse_list
-    from sarvanom_sdk.gateway.app import GATEWAY
     from sarvanom_sdk.gateway.tokens import TokenGuard
     from sarvanom_sdk.gateway.workers import can_fork, default_workers
 
@@ -276,7 +275,7 @@ def serve(
         access = Access(parse_list(allowed_hosts), parse_list(cors_origins))
         callers = CallerPolicy.parse(caller_overrides, min_timeout)
         guard = TokenGuard.from_value(tokens) if tokens else None
-        settings = Settings()  # read from the environment below when needed
+        settings = None  # read here only when needed: one process reads it in its client
         if default_model or count > 1:
             from sarvanom_sdk.model_names import with_default
 
@@ -287,46 +286,14 @@ def serve(
         split.check_workers(limits, count)
     except SarvanError as error:
         raise click.ClickException(str(error)) from None
-
-    def build(share: split.Share) -> tuple[Any, Any, Any]:
-        """One process's client, app and token guard, with its share of the limits."""
-        client = AsyncSarvanClient(
-            **overrides, **(split.settings_share(settings, share) if count > 1 else {})
-        )
-        own_guard = guard
-        if guard is not None and count > 1:
-            shared = bool(settings.redis_url)
-            own_guard = TokenGuard(split.keyring_share(guard.keyring, share, shared))
-        app = create_app(
-            client,
-            token=token,
-            limits=split.limits_share(limits, share),
-            access=access,
-            callers=callers,
-            tokens=own_guard,
-        )
-        return app, client, own_guard
-
-    def announcer(app: Any, client: Any, own_guard: Any, lines: list[str]) -> Callable[[int], None]:
-        def ready(bound: int) -> None:  # after the bind, so a bind error is the only output
-            click.echo(_banner(host, bound, client, token, own_guard, count, loop_label), err=True)
-            for line in lines:
-                click.echo(line, err=True)
-            if app[GATEWAY].metrics is None:
-                click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
-            if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
-                click.echo(_STUB_ONLY_WARNING, err=True)
-
-        return ready
-
+    plan = _Plan(host, token, overrides, settings, limits, access, callers, guard, count,
+                 loop_label)
     if count > 1:
-        keyring = guard.keyring if guard is not None else None
-        lines = split.describe(limits, settings, keyring, count, bool(settings.redis_url))
         _configure_logging(log_level)
-        _serve_workers(host, port, count, build, announcer, lines, shutdown_timeout, loop_factory)
+        _serve_workers(plan, port, shutdown_timeout, loop_factory)
         return
     try:
-        app, client, guard = build(split.WHOLE)
+        app, client, guard = plan.build(split.WHOLE)
     except SarvanError as error:
         raise click.ClickException(str(error)) from None
     _configure_logging(log_level)
@@ -337,7 +304,7 @@ def serve(
             host,
             port,
             shutdown_timeout=shutdown_timeout,
-            ready=announcer(app, client, guard, []),
+            ready=plan.announcer(app, client, guard),
             loop_factory=loop_factory,
         )
     except OSError as error:  # D3: one line, no banner before it
@@ -345,22 +312,84 @@ def serve(
         raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
 
 
-def _serve_workers(
-    host: str,
-    port: int,
-    count: int,
-    build: Callable[[Any], tuple[Any, Any, Any]],
-    announcer: Callable[..., Callable[[int], None]],
-    lines: list[str],
-    shutdown_timeout: float,
-    loop_factory: Any,
-) -> None:
-    """Bind once, fork ``count`` workers, supervise them until SIGTERM/SIGINT."""
+@dataclass
+class _Plan:
+    """The validated options every serving process builds its gateway from."""
+
+    host: str
+    token: str | None
+    overrides: dict[str, Any]
+    settings: Any  # Settings from the environment; None for one process (its client reads it)
+    limits: Any
+    access: Any
+    callers: Any
+    guard: Any  # TokenGuard or None
+    workers: int
+    loop: str
+
+    @property
+    def shared(self) -> bool:
+        """Whether Redis shares the budget and the token limits."""
+        return bool(self.settings is not None and self.settings.redis_url)
+
+    def build(self, share: Any) -> tuple[Any, Any, Any]:
+        """One process's client, app and token guard, with its share of the limits
+        (:mod:`sarvanom_sdk.gateway.shares`)."""
+        from sarvanom_sdk import AsyncSarvanClient
+        from sarvanom_sdk.gateway import create_app
+        from sarvanom_sdk.gateway import shares as split
+        from sarvanom_sdk.gateway.tokens import TokenGuard
+
+        own = {} if self.workers == 1 else split.settings_share(self.settings, share)
+        client = AsyncSarvanClient(**self.overrides, **own)
+        guard = self.guard
+        if guard is not None and self.workers > 1:
+            guard = TokenGuard(split.keyring_share(guard.keyring, share, self.shared))
+        app = create_app(
+            client,
+            token=self.token,
+            limits=split.limits_share(self.limits, share),
+            access=self.access,
+            callers=self.callers,
+            tokens=guard,
+        )
+        return app, client, guard
+
+    def lines(self) -> list[str]:
+        """How the limits are divided between workers (nothing for one process)."""
+        from sarvanom_sdk.gateway import shares as split
+
+        if self.workers == 1:
+            return []
+        keyring = self.guard.keyring if self.guard is not None else None
+        return split.describe(self.limits, self.settings, keyring, self.workers, self.shared)
+
+    def announcer(self, app: Any, client: Any, guard: Any) -> Callable[[int], None]:
+        """``ready(port)``: the banner and the start-up lines and warnings, once bound."""
+        from sarvanom_sdk.chain import active_chain
+        from sarvanom_sdk.gateway.app import GATEWAY
+
+        def ready(bound: int) -> None:  # after the bind, so a bind error is the only output
+            banner = _banner(self.host, bound, client, self.token, guard, self.workers, self.loop)
+            click.echo(banner, err=True)
+            for line in self.lines():
+                click.echo(line, err=True)
+            if app[GATEWAY].metrics is None:
+                click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
+            if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
+                click.echo(_STUB_ONLY_WARNING, err=True)
+
+        return ready
+
+
+def _serve_workers(plan: _Plan, port: int, shutdown_timeout: float, loop_factory: Any) -> None:
+    """Bind once, fork ``plan.workers`` workers, supervise them until SIGTERM/SIGINT."""
     from sarvanom_sdk import SarvanError
     from sarvanom_sdk.gateway import server
     from sarvanom_sdk.gateway import shares as split
     from sarvanom_sdk.gateway import workers as pool
 
+    host, count = plan.host, plan.workers
     try:
         groups = pool.bind_listeners(host, port, count)
     except OSError as error:  # D3: one line, no banner before it
@@ -368,8 +397,11 @@ def _serve_workers(
         raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
 
     def work(index: int, first: bool) -> int:
+        mine = groups[index % len(groups)]
+        for sock in (s for group in groups if group is not mine for s in group):
+            sock.close()  # this process's copy only: the parent keeps them for the others
         try:
-            app, client, own_guard = build(split.Share(index, count))
+            app, client, guard = plan.build(split.Share(index, count))
         except SarvanError as error:
             click.echo(f"Error: {error}", err=True)
             return pool.EXIT_CONFIG
@@ -380,8 +412,8 @@ def _serve_workers(
             host,
             port,
             shutdown_timeout=shutdown_timeout,
-            ready=announcer(app, client, own_guard, lines) if first and index == 0 else quiet,
-            sockets=groups[index % len(groups)],
+            ready=plan.announcer(app, client, guard) if first and index == 0 else quiet,
+            sockets=mine,
             loop_factory=loop_factory,
         )
         return 0

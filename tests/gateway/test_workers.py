@@ -442,8 +442,7 @@ def test_issue18_3_serve_defaults_to_the_cores_and_reads_the_environment(
     pools: list[tuple[int, list[str]]] = []
     singles: list[int] = []
     monkeypatch.setattr(serve_module, "_serve_workers",
-                        lambda host, port, count, build, announcer, lines, *rest:
-                        pools.append((count, lines)))
+                        lambda plan, *rest: pools.append((plan.workers, plan.lines())))
     monkeypatch.setattr(server, "serve", lambda app, host, port, **kw: singles.append(port))
     monkeypatch.setattr(workers, "default_workers", lambda: 3)
     result = CliRunner().invoke(serve_module.serve, ["--max-in-flight", "10"])

@@ -368,19 +368,28 @@ def _signal(pid: int | None, sig: int) -> None:
             os.kill(pid, sig)
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 def _spawn(slot: _Slot, work: Callable[[int, bool], int], handlers: dict[int, Any]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     first = slot.runs == 0
+    # blocked across the fork: a stop signal is never taken by the parent's handler in the
+    # child; the child gets it once its own handlers are back
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the parent's code
         code = 1
         try:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             code = work(slot.index, first)
         except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
+            code = 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 1
+        except KeyboardInterrupt:  # Ctrl-C reached the worker before its loop ran
+            code = 130
         except BaseException:
             traceback.print_exc()
         finally:
@@ -388,6 +397,7 @@ def _spawn(slot: _Slot, work: Callable[[int, bool], int], handlers: dict[int, An
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     slot.pid = pid
     slot.runs += 1
     slot.started = time.monotonic()

@@ -11,6 +11,12 @@ names for a reverse proxy) and come from no foreign ``Origin`` (``--cors-origin`
 one); ``--caller-overrides`` and ``--min-timeout`` say what callers may choose per request;
 ``--header-timeout``, ``--body-timeout``, ``--write-timeout`` and ``--max-connections``
 bound slow and silent connections. See :mod:`sarvanom_sdk.gateway`.
+
+``--workers N`` (default: the number of cores) serves from N processes forked from a
+supervisor that binds the address once (:mod:`sarvanom_sdk.gateway.workers`); the limits
+set here are divided between them unless Redis shares them
+(:mod:`sarvanom_sdk.gateway.shares`). ``--workers 1`` is a single process, no supervisor.
+``--loop`` picks the event loop: uvloop when installed (the ``fast`` extra), else asyncio.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import ipaddress
 import logging
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -186,6 +194,24 @@ def check_bind(host: str, token: str | None, insecure_no_token: bool) -> None:
     help="Open connections at most (0: half the open-file limit).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(1),
+    envvar="SARVANOM_GATEWAY_WORKERS",
+    show_envvar=True,
+    help="Worker processes [default: the number of cores]. Limits above are divided "
+    "between them unless shared through SARVANOM_REDIS_URL; 1: a single process.",
+)
+@click.option(
+    "--loop",
+    "loop_name",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    envvar="SARVANOM_GATEWAY_LOOP",
+    show_envvar=True,
+    help="Event loop; auto: uvloop when installed (pip install 'sarvanom-sdk[fast]').",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -210,6 +236,8 @@ def serve(
     body_timeout: float,
     write_timeout: float,
     max_connections: int,
+    workers: int | None,
+    loop_name: str,
     log_level: str,
 ) -> None:
     """Serve the provider chain over HTTP: the seed's /api/query and
@@ -223,13 +251,17 @@ def serve(
     """
     token, tokens = token or None, tokens or None
     check_bind(host, token or tokens, insecure_no_token)
-    from sarvanom_sdk import AsyncSarvanClient, SarvanError
-    from sarvanom_sdk.chain import active_chain
-    from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, create_app, server
+    from sarvanom_sdk import SarvanError, Settings
+    from sarvanom_sdk.gateway import Access, CallerPolicy, Limits, server
+    from sarvanom_sdk.gateway import shares as split
     from sarvanom_sdk.gateway.access import parse_list
-    from sarvanom_sdk.gateway.app import GATEWAY
     from sarvanom_sdk.gateway.tokens import TokenGuard
+    from sarvanom_sdk.gateway.workers import can_fork, default_workers
 
+    count = workers or default_workers()
+    if count > 1 and not can_fork():
+        raise click.ClickException("--workers: more than 1 needs os.fork (Linux, macOS, BSD)")
+    loop_label, loop_factory = choose_loop(loop_name)
     try:
         overrides: dict[str, Any] = {"fallback_to_stub": False} if strict else {}
         limits = Limits(
@@ -243,33 +275,176 @@ def serve(
         access = Access(parse_list(allowed_hosts), parse_list(cors_origins))
         callers = CallerPolicy.parse(caller_overrides, min_timeout)
         guard = TokenGuard.from_value(tokens) if tokens else None
-        if default_model:
-            from sarvanom_sdk import Settings
+        settings = None  # read here only when needed: one process reads it in its client
+        if default_model or count > 1:
             from sarvanom_sdk.model_names import with_default
 
             settings = Settings.from_env(**overrides)
-            overrides["model_aliases"] = with_default(settings.model_aliases, default_model)
-        client = AsyncSarvanClient(**overrides)
-        app = create_app(
-            client, token=token, limits=limits, access=access, callers=callers, tokens=guard
-        )
+            if default_model:
+                overrides["model_aliases"] = with_default(settings.model_aliases, default_model)
+                settings = settings.replace(model_aliases=overrides["model_aliases"])
+        split.check_workers(limits, count)
+    except SarvanError as error:
+        raise click.ClickException(str(error)) from None
+    plan = _Plan(host, token, overrides, settings, limits, access, callers, guard, count,
+                 loop_label)
+    if count > 1:
+        _configure_logging(log_level)
+        _serve_workers(plan, port, shutdown_timeout, loop_factory)
+        return
+    try:
+        app, client, guard = plan.build(split.WHOLE)
     except SarvanError as error:
         raise click.ClickException(str(error)) from None
     _configure_logging(log_level)
-
-    def ready(bound: int) -> None:  # after the bind, so a bind error is the only output
-        click.echo(_banner(host, bound, client, token, guard), err=True)
-        if app[GATEWAY].metrics is None:
-            click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
-        if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
-            click.echo(_STUB_ONLY_WARNING, err=True)
-
     # SIGTERM/SIGINT: graceful shutdown (the gateway writes its own access log)
     try:
-        server.serve(app, host, port, shutdown_timeout=shutdown_timeout, ready=ready)
+        server.serve(
+            app,
+            host,
+            port,
+            shutdown_timeout=shutdown_timeout,
+            ready=plan.announcer(app, client, guard),
+            loop_factory=loop_factory,
+        )
     except OSError as error:  # D3: one line, no banner before it
         reason = error.strerror or str(error)
         raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+@dataclass
+class _Plan:
+    """The validated options every serving process builds its gateway from."""
+
+    host: str
+    token: str | None
+    overrides: dict[str, Any]
+    settings: Any  # Settings from the environment; None for one process (its client reads it)
+    limits: Any
+    access: Any
+    callers: Any
+    guard: Any  # TokenGuard or None
+    workers: int
+    loop: str
+
+    @property
+    def shared(self) -> bool:
+        """Whether Redis shares the budget and the token limits."""
+        return bool(self.settings is not None and self.settings.redis_url)
+
+    def build(self, share: Any) -> tuple[Any, Any, Any]:
+        """One process's client, app and token guard, with its share of the limits
+        (:mod:`sarvanom_sdk.gateway.shares`)."""
+        from sarvanom_sdk import AsyncSarvanClient
+        from sarvanom_sdk.gateway import create_app
+        from sarvanom_sdk.gateway import shares as split
+        from sarvanom_sdk.gateway.tokens import TokenGuard
+
+        own = {} if self.workers == 1 else split.settings_share(self.settings, share)
+        client = AsyncSarvanClient(**self.overrides, **own)
+        guard = self.guard
+        if guard is not None and self.workers > 1:
+            guard = TokenGuard(split.keyring_share(guard.keyring, share, self.shared))
+        app = create_app(
+            client,
+            token=self.token,
+            limits=split.limits_share(self.limits, share),
+            access=self.access,
+            callers=self.callers,
+            tokens=guard,
+        )
+        return app, client, guard
+
+    def lines(self) -> list[str]:
+        """How the limits are divided between workers (nothing for one process)."""
+        from sarvanom_sdk.gateway import shares as split
+
+        if self.workers == 1:
+            return []
+        keyring = self.guard.keyring if self.guard is not None else None
+        return split.describe(self.limits, self.settings, keyring, self.workers, self.shared)
+
+    def announcer(self, app: Any, client: Any, guard: Any) -> Callable[[int], None]:
+        """``ready(port)``: the banner and the start-up lines and warnings, once bound."""
+        from sarvanom_sdk.chain import active_chain
+        from sarvanom_sdk.gateway.app import GATEWAY
+
+        def ready(bound: int) -> None:  # after the bind, so a bind error is the only output
+            banner = _banner(self.host, bound, client, self.token, guard, self.workers, self.loop)
+            click.echo(banner, err=True)
+            for line in self.lines():
+                click.echo(line, err=True)
+            if app[GATEWAY].metrics is None:
+                click.echo("/metrics is off: pip install 'sarvanom-sdk[server]'", err=True)
+            if not [p for p in active_chain(client.settings) if p.value != "local_stub"]:
+                click.echo(_STUB_ONLY_WARNING, err=True)
+
+        return ready
+
+
+def _serve_workers(plan: _Plan, port: int, shutdown_timeout: float, loop_factory: Any) -> None:
+    """Bind once, fork ``plan.workers`` workers, supervise them until SIGTERM/SIGINT."""
+    from sarvanom_sdk import SarvanError
+    from sarvanom_sdk.gateway import server
+    from sarvanom_sdk.gateway import shares as split
+    from sarvanom_sdk.gateway import workers as pool
+
+    host, count = plan.host, plan.workers
+    try:
+        groups = pool.bind_listeners(host, port, count)
+    except OSError as error:  # D3: one line, no banner before it
+        reason = error.strerror or str(error)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+
+    def work(index: int, first: bool) -> int:
+        mine = groups[index % len(groups)]
+        for sock in (s for group in groups if group is not mine for s in group):
+            sock.close()  # this process's copy only: the parent keeps them for the others
+        try:
+            app, client, guard = plan.build(split.Share(index, count))
+        except SarvanError as error:
+            click.echo(f"Error: {error}", err=True)
+            return pool.EXIT_CONFIG
+        pool.prepare_worker_app(app)
+        quiet: Callable[[int], None] = lambda bound: None  # noqa: E731
+        server.serve(
+            app,
+            host,
+            port,
+            shutdown_timeout=shutdown_timeout,
+            ready=plan.announcer(app, client, guard) if first and index == 0 else quiet,
+            sockets=mine,
+            loop_factory=loop_factory,
+        )
+        return 0
+
+    try:
+        with pool.multiprocess_metrics() as process_dead:
+            status = pool.supervise(
+                work, count, shutdown_timeout=shutdown_timeout, on_exit=process_dead
+            )
+    finally:
+        for sock in (s for group in groups for s in group):
+            sock.close()
+    if status:
+        raise click.exceptions.Exit(status)
+
+
+def choose_loop(name: str) -> tuple[str, Callable[[], Any] | None]:
+    """The event loop ``--loop`` names: (label, factory; None: asyncio's own). ``auto``:
+    uvloop when it is installed. Only the CLI chooses a loop; the library never installs an
+    event-loop policy."""
+    if name == "asyncio":
+        return "asyncio", None
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        if name == "uvloop":
+            raise click.ClickException(
+                "--loop uvloop: uvloop is not installed (pip install 'sarvanom-sdk[fast]')"
+            ) from None
+        return "asyncio", None
+    return "uvloop", uvloop.new_event_loop
 
 
 _STUB_ONLY_WARNING = (
@@ -279,13 +454,28 @@ _STUB_ONLY_WARNING = (
 )
 
 
-def _banner(host: str, port: int, client: object, token: str | None, guard: Any = None) -> str:
+def _banner(
+    host: str,
+    port: int,
+    client: object,
+    token: str | None,
+    guard: Any = None,
+    workers: int = 1,
+    loop: str = "asyncio",
+) -> str:
     url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     auth = "bearer token" if token else "none"
     if guard is not None:
         where = "shared through Redis" if guard.limiter.shared else "per process"
+        if workers > 1 and not guard.limiter.shared:
+            where = f"split across {workers} workers"
         auth = f"{len(guard.keyring)} bearer tokens, limits {where}"
-    return f"sarvanom gateway on http://{url_host}:{port}  {client!r}  auth: {auth}"
+    banner = f"sarvanom gateway on http://{url_host}:{port}  {client!r}  auth: {auth}"
+    if workers > 1:
+        banner += f"  workers: {workers}"
+    if loop != "asyncio":
+        banner += f"  loop: {loop}"
+    return banner
 
 
 def _configure_logging(level: str) -> None:

@@ -20,14 +20,24 @@ Series (``provider`` is a provider name, ``local_stub`` included):
                                             providers excluded, by ``endpoint``
 ``sarvanom_gateway_in_flight``              model calls in flight now
 ``sarvanom_gateway_waiting``                requests waiting for a slot now
+``sarvanom_gateway_workers``                worker processes serving now
 =========================================== ======================================================
 
 Attempts come from the client's router observers; answers (fallbacks, cache hits, cost)
 from the responses the gateway returns; breaker state is read when scraped.
+
+**Several workers** (``sarvanom serve --workers N``, :mod:`.workers`): when
+``PROMETHEUS_MULTIPROC_DIR`` is set (the supervisor sets it), the series live in
+prometheus-client's per-process files and a scrape, whichever worker answers it, shows
+every worker's: counters and histograms summed; ``in_flight``, ``waiting`` and
+``workers`` summed over live workers (``livesum``); ``circuit_state`` the highest among
+live workers (``livemax``: 2 when any worker's breaker is open; with Redis they agree).
+Each worker refreshes its gauges every second (:func:`.workers.prepare_worker_app`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
@@ -63,11 +73,15 @@ class GatewayMetrics:
     """One gateway's metrics. ``observe_*`` are cheap and thread-safe; ``render`` returns
     the Prometheus text exposition."""
 
-    def __init__(self, prometheus: ModuleType, providers: Iterable[str]) -> None:
+    def __init__(
+        self, prometheus: ModuleType, providers: Iterable[str], multiprocess_dir: str | None = None
+    ) -> None:
         p = prometheus
         self._prometheus = p
         self.registry = registry = p.CollectorRegistry()
         self.content_type: str = p.CONTENT_TYPE_LATEST
+        #: the directory of prometheus-client's multiprocess mode, or None (one process)
+        self.multiprocess_dir = multiprocess_dir
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
             return p.Counter(name, doc, labels, registry=registry)
@@ -95,6 +109,7 @@ class GatewayMetrics:
             "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
             ("provider",),
             registry=registry,
+            multiprocess_mode="livemax",
         )
         self._fallbacks = counter(
             "sarvanom_fallbacks",
@@ -127,11 +142,24 @@ class GatewayMetrics:
             registry=registry,
         )
         self._in_flight = p.Gauge(
-            "sarvanom_gateway_in_flight", "Model calls in flight.", registry=registry
+            "sarvanom_gateway_in_flight",
+            "Model calls in flight.",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self._waiting = p.Gauge(
-            "sarvanom_gateway_waiting", "Requests waiting for a slot.", registry=registry
+            "sarvanom_gateway_waiting",
+            "Requests waiting for a slot.",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
+        self._workers = p.Gauge(
+            "sarvanom_gateway_workers",
+            "Worker processes serving.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._workers.set(1)
         for name in providers:  # every provider's series exist from the start, at zero
             for family in (self._requests, self._failures, self._skipped, self._cost):
                 family.labels(name)
@@ -167,6 +195,27 @@ class GatewayMetrics:
     def observe_overhead(self, endpoint: str, seconds: float) -> None:
         self._overhead.labels(endpoint).observe(seconds)
 
+    @property
+    def multiprocess(self) -> bool:
+        return self.multiprocess_dir is not None
+
+    def refresh(
+        self,
+        health: Mapping[str, ProviderHealth],
+        in_flight: int,
+        waiting: int,
+        hedges: int = 0,
+    ) -> None:
+        """Set the gauges (breaker states, in flight, waiting) and the router's hedge count
+        from their values now."""
+        if hedges > self._hedges_seen:
+            self._hedges.inc(hedges - self._hedges_seen)
+            self._hedges_seen = hedges
+        for name, state in health.items():
+            self._circuit.labels(name).set(CIRCUIT_STATES.get(state.circuit_state, 0))
+        self._in_flight.set(in_flight)
+        self._waiting.set(waiting)
+
     def render(
         self,
         health: Mapping[str, ProviderHealth],
@@ -175,15 +224,17 @@ class GatewayMetrics:
         hedges: int = 0,
     ) -> bytes:
         """The text exposition, with breaker states, gauges and the router's hedge count
-        read now."""
-        if hedges > self._hedges_seen:
-            self._hedges.inc(hedges - self._hedges_seen)
-            self._hedges_seen = hedges
-        for name, state in health.items():
-            self._circuit.labels(name).set(CIRCUIT_STATES.get(state.circuit_state, 0))
-        self._in_flight.set(in_flight)
-        self._waiting.set(waiting)
-        return self._prometheus.generate_latest(self.registry)  # type: ignore[no-any-return]
+        read now (with several workers: every worker's series, combined)."""
+        self.refresh(health, in_flight, waiting, hedges)
+        registry = self.registry
+        if self.multiprocess_dir is not None:
+            from prometheus_client import multiprocess
+
+            registry = self._prometheus.CollectorRegistry()
+            multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                registry, path=self.multiprocess_dir
+            )
+        return self._prometheus.generate_latest(registry)  # type: ignore[no-any-return]
 
 
 def load_metrics(providers: Iterable[str]) -> GatewayMetrics | None:
@@ -192,4 +243,13 @@ def load_metrics(providers: Iterable[str]) -> GatewayMetrics | None:
         import prometheus_client
     except ImportError:
         return None
-    return GatewayMetrics(prometheus_client, providers)
+    return GatewayMetrics(prometheus_client, providers, _multiprocess_dir(prometheus_client))
+
+
+def _multiprocess_dir(prometheus: ModuleType) -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when prometheus-client writes its values there."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    value_class = getattr(getattr(prometheus, "values", None), "ValueClass", None)
+    if not path or not getattr(value_class, "_multiprocess", False):
+        return None
+    return path

@@ -16,7 +16,10 @@
   filters of :mod:`.logsafe`.
 
 :func:`serve` runs it until SIGINT/SIGTERM (for ``sarvanom serve``); tests use
-:func:`start` and ``runner.cleanup()``.
+:func:`start` and ``runner.cleanup()``. Both bind ``host:port`` themselves, or serve
+listening sockets bound before (a worker of :mod:`.workers` serves the ones its parent
+bound). :func:`serve` runs on ``asyncio.run``'s loop, or on a loop from ``loop_factory``
+(the CLI passes uvloop's): the library never installs an event-loop policy.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from aiohttp import web
@@ -111,19 +115,33 @@ class GatewayRunner(web.AppRunner):
 
 
 async def start(
-    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 30.0
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 30.0,
+    sockets: Sequence[socket.socket] = (),
 ) -> tuple[GatewayRunner, int]:
-    """The app served on ``host:port`` (0: a free port): the runner and the bound port.
-    Raises OSError when the address cannot be bound (after cleaning up)."""
+    """The app served on ``host:port`` (0: a free port), or on ``sockets`` (already bound
+    and listening) when given: the runner and the bound port. Raises OSError when the
+    address cannot be bound (after cleaning up)."""
     runner = GatewayRunner(app, shutdown_timeout=shutdown_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=512)
+    sites: list[web.BaseSite] = [web.SockSite(runner, s, backlog=BACKLOG) for s in sockets]
+    if not sites:
+        sites.append(web.TCPSite(runner, host, port, backlog=BACKLOG))
     try:
-        await site.start()
+        for site in sites:
+            await site.start()
     except BaseException:
         await runner.cleanup()
         raise
-    return runner, site.port
+    bound = sockets[0].getsockname()[1] if sockets else cast(web.TCPSite, sites[0]).port
+    return runner, bound
+
+
+#: The listen backlog (connections the kernel queues before they are accepted).
+BACKLOG = 512
 
 
 def serve(
@@ -133,13 +151,18 @@ def serve(
     *,
     shutdown_timeout: float,
     ready: Callable[[int], None] = lambda port: None,
+    sockets: Sequence[socket.socket] = (),
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully. ``ready(port)`` runs once
-    the address is bound (so a banner never precedes a bind error). OSError when the
-    address cannot be bound."""
+    the address is bound (so a banner never precedes a bind error). ``sockets``: listening
+    sockets to serve instead of binding ``host:port``; ``loop_factory``: the event loop to
+    run on (default: asyncio's). OSError when the address cannot be bound."""
 
     async def main() -> None:
-        runner, bound = await start(app, host, port, shutdown_timeout=shutdown_timeout)
+        runner, bound = await start(
+            app, host, port, shutdown_timeout=shutdown_timeout, sockets=sockets
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,4 +174,27 @@ def serve(
         finally:
             await runner.cleanup()
 
-    asyncio.run(main())
+    run(main(), loop_factory)
+
+
+def run(
+    main: Awaitable[None], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None
+) -> None:
+    """``asyncio.run(main)``, on a loop from ``loop_factory`` when given (no policy is
+    installed: the loop is this call's own)."""
+    if loop_factory is None:
+        asyncio.run(main)  # type: ignore[arg-type]
+        return
+    runner_class = getattr(asyncio, "Runner", None)
+    if runner_class is not None:  # Python 3.11+
+        with runner_class(loop_factory=loop_factory) as runner:
+            runner.run(main)
+        return
+    loop = loop_factory()  # Python 3.10: what asyncio.Runner does, in short
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -47,7 +47,7 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., str]]:
                                                             os.environ.get("PYTHONPATH")])))
         child = subprocess.Popen(
             [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", str(port),
-             "--log-level", "error"],
+             "--workers", "1", "--log-level", "error"],
             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         children.append(child)

@@ -168,6 +168,7 @@ def fake_serve(monkeypatch, tmp_path) -> list[web.Application]:
     monkeypatch.setattr(gateway_server, "serve", run)
     monkeypatch.setattr(serve_module, "_configure_logging", lambda level: None)
     monkeypatch.delenv("SARVANOM_GATEWAY_TOKEN", raising=False)
+    monkeypatch.setenv("SARVANOM_GATEWAY_WORKERS", "1")  # one process: server.serve is faked
     return apps
 
 

@@ -111,6 +111,7 @@ def _serve_output(monkeypatch, tmp_path, args: list[str], env: dict[str, str]) -
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SARVANOM_GATEWAY_WORKERS", "1")  # one process: server.serve is faked
     monkeypatch.setattr(server, "serve", lambda app, host, port, **kw: kw["ready"](port))
     monkeypatch.setattr("sarvanom_cli.serve._configure_logging", lambda level: None)
     result = CliRunner().invoke(serve, args)

@@ -63,6 +63,7 @@ def fake_run_app(monkeypatch, tmp_path) -> list[dict[str, Any]]:
     monkeypatch.setattr(gateway_server, "serve", serve)
     monkeypatch.setattr(serve_module, "_configure_logging", lambda level: None)
     monkeypatch.delenv("SARVANOM_GATEWAY_TOKEN", raising=False)
+    monkeypatch.setenv("SARVANOM_GATEWAY_WORKERS", "1")  # one process: server.serve is faked
     return calls
 
 

@@ -83,7 +83,8 @@ def serve_process(tmp_path) -> Iterator:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         process = subprocess.Popen(
-            [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", "0", "--workers", "1",
+             *args],
             cwd=tmp_path,
             env=env,
             stderr=subprocess.PIPE,

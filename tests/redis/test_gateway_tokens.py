@@ -46,7 +46,7 @@ def fleet(tmp_path: Path) -> Iterator[Callable[..., list[str]]]:
             port = free_port()
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", str(port),
-                 "--log-level", "warning"],
+                 "--workers", "1", "--log-level", "warning"],
                 cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 text=True,
             ))

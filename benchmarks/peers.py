@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""Side by side on one loopback upstream: the SDK, raw aiohttp/requests, the openai client
+and LiteLLM; then ``sarvanom serve`` beside a floor forwarder and LiteLLM's proxy.
+
+Clients (one process, this one): every contender sends the same OpenAI chat request
+("What is the capital of France?", ``max_tokens`` 64) to ``_server.py``'s
+``/v1/chat/completions`` and checks the answer. The SDK uses its ``remote_gpu`` provider
+in the ``openai`` protocol (free, so no paid-use switch and no key); raw aiohttp and raw
+requests send the SDK adapter's own bytes and parse the JSON; the openai client
+(``OpenAI``/``AsyncOpenAI``, ``max_retries=0``) and LiteLLM (``litellm.completion`` /
+``acompletion`` with ``model="openai/default"`` and ``api_base`` at the upstream) talk to it
+as an OpenAI-compatible server. Async contenders run sequentially and with 64 in flight
+(the SDK's bulkhead raised to 64), sync ones sequentially. Each round runs every contender
+in turn for a fixed time; a figure is the median over rounds; ``x raw`` is the median of
+per-round ratios to raw aiohttp (async) or raw requests (sync) of the same round, and
+``CPU x raw`` the ratio of the medians of client CPU time per request
+(``time.process_time``, all threads of this process; steadier than req/s on a shared box).
+
+Gateways (each its own process): ``sarvanom serve`` (chain: ``remote_gpu`` at the upstream,
+cache off, metrics on when prometheus-client is installed), the floor (``_forwarder.py``: a
+bare aiohttp.web handler forwarding the body with a plain aiohttp client) and LiteLLM's
+proxy (``litellm --config``, one worker, no master key, no callbacks, no database), driven
+by an aiohttp client in this process at 1 and 64 connections in alternating rounds.
+Figures: req/s, server CPU per request (the process tree's, from ``/proc``), RSS after the
+load, cold start (spawn to the first answered chat request); ratios to the floor.
+
+A peer whose package is not installed gets a row that says so (``pip install openai``,
+``pip install 'litellm[proxy]'``); none is a dependency of the SDK. Nothing leaves
+127.0.0.1: settings are built in code, LiteLLM runs with its ``LITELLM_LOCAL_*`` switches
+on (its cost map and other data from the package, not the internet).
+
+Run: ``python benchmarks/peers.py [--quick] [--only NAMES] [--no-gateways]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from _common import loopback_server, run_script, script_parser, settings
+from _gateways import (
+    CHAT_BODY,
+    LITELLM_OFFLINE,
+    PROMPT,
+    forwarder,
+    installed,
+    litellm_proxy,
+    sarvanom_gateway,
+)
+from sarvanom_cli.bench import calls
+from sarvanom_cli.bench.drive import drive_async, drive_sync
+from sarvanom_cli.bench.stats import Outcome
+
+ANSWER = "Hello from the benchmark server."
+OPTIONS = {"prompt": PROMPT, "max_tokens": 64}
+MESSAGES = [{"role": "user", "content": PROMPT}]
+TIMEOUT = 15.0
+PROVIDER = "remote_gpu"
+#: The ``--only`` names: the SDK's rows, the raw baselines' and each peer's.
+FAMILIES = ("raw", "sdk", "openai", "litellm")
+
+
+# -- the contenders -------------------------------------------------------------------------
+@dataclass
+class Contender:
+    """One client: ``family`` (an ``--only`` name), ``kind`` ("async"/"sync"), the module it
+    needs, and a factory ``make(root, concurrency)`` returning ``(call, close)`` (for async,
+    called inside the running loop)."""
+
+    name: str
+    family: str
+    kind: str
+    module: str | None
+    make: Callable[[str, int], tuple[Callable[[], Any], Callable[[], Any]]]
+
+
+def _sdk_config(root: str, concurrency: int) -> Any:
+    return settings(gpu_remote_url=root, gpu_remote_protocol="openai", providers=PROVIDER,
+                    cache_ttl_seconds=0, max_concurrency=f"{PROVIDER}={max(4, concurrency)}")
+
+
+def _sdk_call(config: Any) -> Any:
+    """The ``HttpCall`` the SDK sends for :data:`OPTIONS` (the raw sides send it too)."""
+    from sarvanom_sdk import LLMRequest, ProviderName
+    from sarvanom_sdk.providers import adapter_for
+
+    return adapter_for(ProviderName.REMOTE_GPU, config).build(LLMRequest(**OPTIONS))
+
+
+def raw_aiohttp(root: str, concurrency: int) -> tuple[Any, Any]:
+    session = calls.raw_async_session()
+    return calls.raw_async(session, _sdk_call(_sdk_config(root, 1)), TIMEOUT, False), \
+        session.close
+
+
+def raw_requests(root: str, concurrency: int) -> tuple[Any, Any]:
+    session = calls.raw_session(concurrency)
+    return calls.raw_sync(session, _sdk_call(_sdk_config(root, 1)), TIMEOUT, False), \
+        session.close
+
+
+def sdk_async(root: str, concurrency: int) -> tuple[Any, Any]:
+    from sarvanom_sdk import AsyncSarvanClient
+
+    client = AsyncSarvanClient(_sdk_config(root, concurrency))
+    return calls.sdk_async(client, PROVIDER, OPTIONS, False), client.close
+
+
+def sdk_sync(root: str, concurrency: int) -> tuple[Any, Any]:
+    from sarvanom_sdk import SarvanClient
+
+    client = SarvanClient(_sdk_config(root, concurrency))
+    return calls.sdk_sync(client, PROVIDER, OPTIONS, False), client.close
+
+
+def _judged(started: float, text: Any) -> Outcome:
+    latency = time.perf_counter() - started
+    if text != ANSWER:
+        return Outcome(False, latency, reason=f"unexpected answer {text!r:.60}")
+    return Outcome(True, latency)
+
+
+def _failed(started: float, error: Exception) -> Outcome:
+    return Outcome(False, time.perf_counter() - started,
+                   reason=f"{type(error).__name__}: {error}"[:200])
+
+
+def openai_async(root: str, concurrency: int) -> tuple[Any, Any]:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=root + "/v1", api_key="loopback", max_retries=0,
+                                timeout=TIMEOUT)
+
+    async def one() -> Outcome:
+        started = time.perf_counter()
+        try:
+            reply = await client.chat.completions.create(model="default", messages=MESSAGES,
+                                                         max_tokens=64)
+        except openai.OpenAIError as error:
+            return _failed(started, error)
+        return _judged(started, reply.choices[0].message.content)
+
+    return one, client.close
+
+
+def openai_sync(root: str, concurrency: int) -> tuple[Any, Any]:
+    import openai
+
+    client = openai.OpenAI(base_url=root + "/v1", api_key="loopback", max_retries=0,
+                           timeout=TIMEOUT)
+
+    def one() -> Outcome:
+        started = time.perf_counter()
+        try:
+            reply = client.chat.completions.create(model="default", messages=MESSAGES,
+                                                   max_tokens=64)
+        except openai.OpenAIError as error:
+            return _failed(started, error)
+        return _judged(started, reply.choices[0].message.content)
+
+    return one, client.close
+
+
+def _litellm() -> Any:
+    os.environ.update(LITELLM_OFFLINE)  # before the first import: no cost map download
+    import litellm
+
+    litellm.telemetry = False
+    litellm.callbacks, litellm.success_callback, litellm.failure_callback = [], [], []
+    return litellm
+
+
+def _litellm_kwargs(root: str) -> dict[str, Any]:
+    return {"model": "openai/default", "api_base": root + "/v1", "api_key": "loopback",
+            "messages": MESSAGES, "max_tokens": 64, "timeout": TIMEOUT, "num_retries": 0}
+
+
+def litellm_async(root: str, concurrency: int) -> tuple[Any, Any]:
+    litellm, kwargs = _litellm(), _litellm_kwargs(root)
+
+    async def one() -> Outcome:
+        started = time.perf_counter()
+        try:
+            reply = await litellm.acompletion(**kwargs)
+        except Exception as error:  # LiteLLM maps failures to many types
+            return _failed(started, error)
+        return _judged(started, reply.choices[0].message.content)
+
+    async def close() -> None:
+        return None
+
+    return one, close
+
+
+def litellm_sync(root: str, concurrency: int) -> tuple[Any, Any]:
+    litellm, kwargs = _litellm(), _litellm_kwargs(root)
+
+    def one() -> Outcome:
+        started = time.perf_counter()
+        try:
+            reply = litellm.completion(**kwargs)
+        except Exception as error:
+            return _failed(started, error)
+        return _judged(started, reply.choices[0].message.content)
+
+    return one, lambda: None
+
+
+ASYNC = [
+    Contender("raw aiohttp", "raw", "async", None, raw_aiohttp),
+    Contender("AsyncSarvanClient", "sdk", "async", None, sdk_async),
+    Contender("openai AsyncOpenAI", "openai", "async", "openai", openai_async),
+    Contender("litellm.acompletion", "litellm", "async", "litellm", litellm_async),
+]
+SYNC = [
+    Contender("raw requests", "raw", "sync", None, raw_requests),
+    Contender("SarvanClient", "sdk", "sync", None, sdk_sync),
+    Contender("openai OpenAI", "openai", "sync", "openai", openai_sync),
+    Contender("litellm.completion", "litellm", "sync", "litellm", litellm_sync),
+]
+
+
+# -- measuring ------------------------------------------------------------------------------
+@dataclass
+class Rounds:
+    """One contender's rounds in one mode: requests/s and CPU µs per request of each."""
+
+    rps: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    failure: str = ""
+
+
+@dataclass
+class Row:
+    """A printed row: figures, or ``None`` with the reason in ``note``."""
+
+    name: str
+    mode: str
+    rps: float | None = None
+    ratio: float | None = None
+    cpu_us: float | None = None
+    cpu_ratio: float | None = None
+    note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def batches(seconds: float, batch: int) -> Iterator[int]:
+    """Batch sizes until ``seconds`` have passed (at least one batch)."""
+    started = time.perf_counter()
+    yield batch
+    while time.perf_counter() - started < seconds:
+        yield batch
+
+
+def tally(outcomes: list[Outcome], rounds: Rounds, wall: float, cpu: float) -> None:
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        rounds.failure = rounds.failure or f"{len(failed)} failed: {failed[0].reason}"
+    rounds.rps.append(len(outcomes) / wall)
+    rounds.cpu_us.append(cpu / len(outcomes) * 1e6)
+
+
+async def measure_async(contenders: list[Contender], root: str, concurrency: int,
+                        rounds: int, seconds: float) -> dict[str, Rounds]:
+    made = {c.name: c.make(root, concurrency) for c in contenders}
+    out = {c.name: Rounds() for c in contenders}
+    batch = max(64, concurrency * 4)
+    try:
+        for one, _ in made.values():  # warm: connections, caches, imports
+            await drive_async(one, batch, concurrency, lambda o: None)
+        for _ in range(rounds):
+            for name, (one, _) in made.items():
+                outcomes: list[Outcome] = []
+                cpu, started = time.process_time(), time.perf_counter()
+                for size in batches(seconds, batch):
+                    await drive_async(one, size, concurrency, outcomes.append)
+                tally(outcomes, out[name], time.perf_counter() - started,
+                      time.process_time() - cpu)
+    finally:
+        for _, close in made.values():
+            await close()
+    return out
+
+
+def measure_sync(contenders: list[Contender], root: str, rounds: int, seconds: float
+                 ) -> dict[str, Rounds]:
+    made = {c.name: c.make(root, 1) for c in contenders}
+    out = {c.name: Rounds() for c in contenders}
+    try:
+        for one, _ in made.values():
+            drive_sync(one, 64, 1, lambda o: None)
+        for _ in range(rounds):
+            for name, (one, _) in made.items():
+                outcomes: list[Outcome] = []
+                cpu, started = time.process_time(), time.perf_counter()
+                for size in batches(seconds, 32):
+                    drive_sync(one, size, 1, outcomes.append)
+                tally(outcomes, out[name], time.perf_counter() - started,
+                      time.process_time() - cpu)
+    finally:
+        for _, close in made.values():
+            close()
+    return out
+
+
+def rows_for(mode: str, contenders: list[Contender], skipped: dict[str, str],
+             measured: dict[str, Rounds]) -> list[Row]:
+    """The mode's rows, every ratio against the first contender (the raw baseline)."""
+    base = measured.get(contenders[0].name)
+    rows = []
+    for c in contenders:
+        if c.name in skipped:
+            rows.append(Row(c.name, mode, note=f"skipped: {skipped[c.name]}"))
+            continue
+        r = measured[c.name]
+        if r.failure:
+            rows.append(Row(c.name, mode, note=r.failure))
+            continue
+        row = Row(c.name, mode, statistics.median(r.rps), cpu_us=statistics.median(r.cpu_us))
+        if base is not None and not base.failure:
+            row.ratio = statistics.median(
+                a / b for a, b in zip(r.rps, base.rps, strict=True))
+            row.cpu_ratio = row.cpu_us / statistics.median(base.cpu_us)
+        rows.append(row)
+    return rows
+
+
+def clients(root: str, only: set[str], rounds: int, seconds: float) -> list[Row]:
+    rows: list[Row] = []
+    for group, modes in ((ASYNC, (("sequential", 1), ("64 in flight", 64))),
+                         (SYNC, (("sequential", 1),))):
+        chosen = [c for c in group if c.family in only or c.family == "raw"]
+        skipped = {c.name: why for c in chosen if c.module and (why := installed(c.module))}
+        live = [c for c in chosen if c.name not in skipped]
+        for mode, concurrency in modes:
+            if group is ASYNC:
+                measured = asyncio.run(measure_async(live, root, concurrency, rounds, seconds))
+            else:
+                measured = measure_sync(live, root, rounds, seconds)
+            rows += rows_for(mode, chosen, skipped, measured)
+    return rows
+
+
+# -- gateways -------------------------------------------------------------------------------
+def proxy_missing() -> str | None:
+    """None when LiteLLM's proxy can run (its command and its ``proxy`` extra's server)."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("litellm", path=os.path.dirname(sys.executable)) is None or any(
+            importlib.util.find_spec(m) is None for m in ("fastapi", "uvicorn")):
+        return "litellm's proxy is not installed; pip install 'litellm[proxy]'"
+    return None
+
+
+async def load(gateways: list[Any], connections: int, rounds: int, seconds: float
+               ) -> dict[str, Rounds]:
+    """Rounds of chat requests to each gateway in turn: req/s, and the gateway's CPU µs per
+    request in ``cpu_us``."""
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+    headers = {"Content-Type": "application/json"}
+
+    def sender(url: str) -> Callable[[], Any]:
+        async def one() -> Outcome:
+            started = time.perf_counter()
+            try:
+                async with session.post(url + "/v1/chat/completions", data=CHAT_BODY,
+                                        headers=headers) as reply:
+                    body = await reply.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                return _failed(started, error)
+            ok = reply.status == 200 and ANSWER.encode() in body
+            return Outcome(ok, time.perf_counter() - started,
+                           reason="" if ok else f"HTTP {reply.status}: {body[:120]!r}")
+        return one
+
+    ones = {g.name: sender(g.url) for g in gateways}
+    out = {g.name: Rounds() for g in gateways}
+    batch = max(32, connections * 4)
+    try:
+        for one in ones.values():
+            await drive_async(one, batch, connections, lambda o: None)
+        for _ in range(rounds):
+            for gateway in gateways:
+                outcomes: list[Outcome] = []
+                cpu, started = gateway.cpu_seconds(), time.perf_counter()
+                for size in batches(seconds, batch):
+                    await drive_async(ones[gateway.name], size, connections, outcomes.append)
+                tally(outcomes, out[gateway.name], time.perf_counter() - started,
+                      gateway.cpu_seconds() - cpu)
+    finally:
+        await session.close()
+    return out
+
+
+def gateways(root: str, only: set[str], rounds: int, seconds: float) -> list[Row]:
+    starters: list[tuple[str, Any]] = [("floor forwarder", forwarder),
+                                       ("sarvanom serve", sarvanom_gateway)]
+    skipped = {}
+    if "litellm" in only:
+        why = installed("litellm") or proxy_missing()
+        if why:
+            skipped["litellm proxy"] = why
+        else:
+            starters.append(("litellm proxy", litellm_proxy))
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        running = [stack.enter_context(start(root)) for _, start in starters]
+        idle = {g.name: g.rss_bytes() for g in running}
+        by_mode = {f"{n} connection{'s' if n > 1 else ''}": asyncio.run(
+            load(running, n, rounds, seconds)) for n in (1, 64)}
+        floor = running[0]
+        for mode, measured in by_mode.items():
+            for gateway in running:
+                r, base = measured[gateway.name], measured[floor.name]
+                if r.failure:
+                    rows.append(Row(gateway.name, mode, note=r.failure))
+                    continue
+                rows.append(Row(
+                    gateway.name, mode, statistics.median(r.rps),
+                    statistics.median(a / b for a, b in zip(r.rps, base.rps, strict=True)),
+                    statistics.median(r.cpu_us),
+                    statistics.median(r.cpu_us) / statistics.median(base.cpu_us),
+                    extra={"rss": gateway.rss_bytes() / 2**20, "idle": idle[gateway.name] / 2**20,
+                           "cold": gateway.cold_start}))
+            rows += [Row(name, mode, note=f"skipped: {why}") for name, why in skipped.items()]
+    return rows
+
+
+# -- output ---------------------------------------------------------------------------------
+def render(rows: list[Row], first: str, base: str) -> str:
+    header = (first, "mode", "req/s", f"x {base}", "CPU µs/req", "CPU x", "note")
+    lines = [header]
+    for r in rows:
+        if r.rps is None:
+            lines.append((r.name, r.mode, "-", "-", "-", "-", r.note))
+            continue
+        note = r.note
+        if r.extra:
+            note = (f"RSS {r.extra['rss']:.0f} MiB after load ({r.extra['idle']:.0f} idle), "
+                    f"cold start {r.extra['cold']:.2f} s")
+        lines.append((r.name, r.mode, f"{r.rps:,.0f}",
+                      "-" if r.ratio is None else f"{r.ratio:.3f}x",
+                      f"{r.cpu_us:,.0f}",
+                      "-" if r.cpu_ratio is None else f"{r.cpu_ratio:.2f}x", note))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) if i in (0, 1, 6) else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+        for line in lines)
+
+
+def families(text: str) -> set[str]:
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    unknown = names - set(FAMILIES)
+    if unknown:
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(sorted(unknown))}: choose from {', '.join(FAMILIES)}")
+    return names
+
+
+def main() -> None:
+    parser = script_parser(__doc__, quick=True)
+    parser.add_argument("--only", type=families, default=set(FAMILIES), metavar="NAMES",
+                        help="comma-separated subset of " + ", ".join(FAMILIES)
+                             + " (the raw baselines always run)")
+    parser.add_argument("--no-gateways", action="store_true",
+                        help="clients only: do not start sarvanom serve or LiteLLM's proxy")
+    args = parser.parse_args()
+    rounds, seconds = (2, 0.3) if args.quick else (5, 1.5)
+    os.environ.update(LITELLM_OFFLINE)  # before anything imports litellm: no downloads
+
+    def run() -> None:
+        load_before, started = os.getloadavg()[0], time.monotonic()
+        with loopback_server() as root:
+            print(render(clients(root, args.only, rounds, seconds), "client", "raw"),
+                  flush=True)
+            if not args.no_gateways:
+                print()
+                print(render(gateways(root, args.only, rounds, seconds), "gateway", "floor"),
+                      flush=True)
+        print(f"\n{rounds} rounds of {seconds:g} s per row, {time.monotonic() - started:.0f} s "
+              f"(load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} CPUs); Python {sys.version.split()[0]}")
+
+    run_script(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,11 +152,24 @@ def answer(url: str, timeout: float = 10.0) -> bool:
         return False
 
 
+def listening(url: str, timeout: float = 2.0) -> bool:
+    """Whether ``url``'s port accepts a connection (readiness when the upstream holds its
+    answers: the memory benchmark's)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _spawn(name: str, command: list[str], env: dict[str, str], port: int,
-           deadline: float = 90.0) -> Iterator[Gateway]:
-    """Start ``command`` (it listens on ``port``) in an empty directory; yield it once it
-    answers a chat request; stop it (SIGTERM, then SIGKILL) at the end."""
+           ready: Callable[[str], bool] = answer, deadline: float = 90.0
+           ) -> Iterator[Gateway]:
+    """Start ``command`` (it listens on ``port``) in an empty directory; yield it once
+    ``ready`` (by default: it answers a chat request); stop it (SIGTERM, then SIGKILL) at
+    the end. ``cold_start`` is the time from the spawn to ``ready``."""
     workdir = tempfile.mkdtemp(prefix="sarvanom-bench-")
     log = open(Path(workdir) / "log", "w+b")  # noqa: SIM115 (closed below)
     started = time.perf_counter()
@@ -164,7 +177,7 @@ def _spawn(name: str, command: list[str], env: dict[str, str], port: int,
                              stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        while not answer(url, timeout=2.0):
+        while not ready(url):
             if child.poll() is not None or time.perf_counter() - started > deadline:
                 log.seek(0)
                 tail = log.read().decode(errors="replace")[-600:]
@@ -177,25 +190,43 @@ def _spawn(name: str, command: list[str], env: dict[str, str], port: int,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def sarvanom_gateway(upstream: str, *, in_flight: int = 256, **env: str
-                     ) -> contextlib.AbstractContextManager[Gateway]:
+#: ``sarvanom serve`` under ``tracemalloc``: SIGUSR1 dumps a snapshot to the file named by
+#: ``SARVANOM_BENCH_SNAPSHOT`` (``bench_memory.py --top``).
+TRACED_SERVE = """import os, signal, tracemalloc
+tracemalloc.start(1)
+signal.signal(signal.SIGUSR1, lambda *_: tracemalloc.take_snapshot().dump(
+    os.environ["SARVANOM_BENCH_SNAPSHOT"]))
+from sarvanom_cli.serve import serve
+serve()
+"""
+
+
+def sarvanom_gateway(upstream: str, *, in_flight: int = 256, args: tuple[str, ...] = (),
+                     ready: Callable[[str], bool] = answer, snapshot: str | None = None,
+                     **env: str) -> contextlib.AbstractContextManager[Gateway]:
     """``sarvanom serve`` with one provider, ``remote_gpu`` speaking OpenAI's protocol at
     ``upstream``, the response cache off, the provider's bulkhead and the gateway's
-    ``--max-in-flight`` at ``in_flight``; ``env`` adds variables (timeouts)."""
+    ``--max-in-flight`` at ``in_flight``; ``args`` adds options, ``env`` variables.
+    ``snapshot``: run it under ``tracemalloc`` (:data:`TRACED_SERVE`), dumping to that
+    file on SIGUSR1."""
     port = free_port()
-    command = [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", str(port),
-               "--log-level", "warning", "--max-in-flight", str(in_flight)]
+    launch = ["-c", TRACED_SERVE] if snapshot else ["-m", "sarvanom_cli.main", "serve"]
+    if snapshot:
+        env["SARVANOM_BENCH_SNAPSHOT"] = snapshot
+    command = [sys.executable, *launch, "--port", str(port),
+               "--log-level", "warning", "--max-in-flight", str(in_flight), *args]
     config = clean_env(GPU_REMOTE_URL=upstream, GPU_REMOTE_PROTOCOL="openai",
                        SARVANOM_PROVIDERS="remote_gpu", SARVANOM_CACHE_TTL_SECONDS="0",
                        SARVANOM_MAX_CONCURRENCY=f"remote_gpu={in_flight}", **env)
-    return _spawn("sarvanom serve", command, config, port)
+    return _spawn("sarvanom serve", command, config, port, ready)
 
 
-def forwarder(upstream: str) -> contextlib.AbstractContextManager[Gateway]:
+def forwarder(upstream: str, ready: Callable[[str], bool] = answer
+              ) -> contextlib.AbstractContextManager[Gateway]:
     """The floor: ``_forwarder.py`` in front of ``upstream``."""
     port = free_port()
     command = [sys.executable, str(HERE / "_forwarder.py"), upstream, str(port)]
-    return _spawn("floor forwarder", command, clean_env(), port)
+    return _spawn("floor forwarder", command, clean_env(), port, ready)
 
 
 def litellm_config(upstream: str) -> str:

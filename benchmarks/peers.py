@@ -34,17 +34,21 @@ Run: ``python benchmarks/peers.py [--quick] [--only NAMES] [--no-gateways]``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from _common import loopback_server, run_script, script_parser, settings
+from _common import child_env, loopback_server, run_script, script_parser, settings, stop_child
 from _gateways import (
     CHAT_BODY,
     LITELLM_OFFLINE,
@@ -228,6 +232,11 @@ SYNC = [
 
 
 # -- measuring ------------------------------------------------------------------------------
+# Each family (raw, sdk, openai, litellm) runs in its own child interpreter (``--worker``),
+# so one library's import-time and run-time side effects (LiteLLM's large heap makes every
+# full garbage collection of its process slower; its background work shares the event
+# loop) never land on another's figures. The parent sends one command per round and
+# reads back that round's requests/s and the child's CPU time per request.
 @dataclass
 class Rounds:
     """One contender's rounds in one mode: requests/s and CPU µs per request of each."""
@@ -267,47 +276,98 @@ def tally(outcomes: list[Outcome], rounds: Rounds, wall: float, cpu: float) -> N
     rounds.cpu_us.append(cpu / len(outcomes) * 1e6)
 
 
-async def measure_async(contenders: list[Contender], root: str, concurrency: int,
-                        rounds: int, seconds: float) -> dict[str, Rounds]:
-    made = {c.name: c.make(root, concurrency) for c in contenders}
-    out = {c.name: Rounds() for c in contenders}
-    batch = max(64, concurrency * 4)
-    try:
-        for one, _ in made.values():  # warm: connections, caches, imports
-            await drive_async(one, batch, concurrency, lambda o: None)
-        for _ in range(rounds):
-            for name, (one, _) in made.items():
-                outcomes: list[Outcome] = []
-                cpu, started = time.process_time(), time.perf_counter()
-                for size in batches(seconds, batch):
-                    await drive_async(one, size, concurrency, outcomes.append)
-                tally(outcomes, out[name], time.perf_counter() - started,
-                      time.process_time() - cpu)
-    finally:
-        for _, close in made.values():
-            await close()
-    return out
+async def timed_async(one: Callable[[], Any], concurrency: int, seconds: float,
+                      record: Callable[[Outcome], None]) -> None:
+    """Batches of ``one`` at ``concurrency`` until ``seconds`` have passed."""
+    for size in batches(seconds, max(64, concurrency * 4)):
+        await drive_async(one, size, concurrency, record)
 
 
-def measure_sync(contenders: list[Contender], root: str, rounds: int, seconds: float
-                 ) -> dict[str, Rounds]:
-    made = {c.name: c.make(root, 1) for c in contenders}
-    out = {c.name: Rounds() for c in contenders}
+def worker(family: str, root: str) -> None:
+    """``--worker FAMILY ROOT``: build the family's contenders on first use, then run one
+    timed round per command line (``{"name", "concurrency", "seconds"}``) and answer with
+    a JSON line (``{"rps": [..], "cpu_us": [..], "failure": ..}``). The first line out is
+    ``{"ready": true}`` or ``{"skip": reason}`` when the family's package is missing."""
+    contenders = {c.name: c for c in ASYNC + SYNC if c.family == family}
+    module = next(iter(contenders.values())).module
+    why = installed(module) if module else None
+    print(json.dumps({"skip": why} if why else {"ready": True}), flush=True)
+    if why:
+        return
+    loop = asyncio.new_event_loop()
+    made: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    async def make_async(c: Contender, concurrency: int) -> tuple[Any, Any]:
+        one, close = c.make(root, concurrency)
+        await drive_async(one, max(64, concurrency * 4), concurrency, lambda o: None)
+        return one, close
+
     try:
-        for one, _ in made.values():
-            drive_sync(one, 64, 1, lambda o: None)
-        for _ in range(rounds):
-            for name, (one, _) in made.items():
-                outcomes: list[Outcome] = []
-                cpu, started = time.process_time(), time.perf_counter()
-                for size in batches(seconds, 32):
+        for line in sys.stdin:
+            command = json.loads(line)
+            c, concurrency = contenders[command["name"]], command["concurrency"]
+            key = (c.name, concurrency)
+            if key not in made:  # built and warmed: connections, caches, lazy imports
+                if c.kind == "async":
+                    made[key] = loop.run_until_complete(make_async(c, concurrency))
+                else:
+                    made[key] = c.make(root, concurrency)
+                    drive_sync(made[key][0], 64, 1, lambda o: None)
+            one = made[key][0]
+            outcomes: list[Outcome] = []
+            cpu, started = time.process_time(), time.perf_counter()
+            if c.kind == "async":
+                loop.run_until_complete(
+                    timed_async(one, concurrency, command["seconds"], outcomes.append))
+            else:
+                for size in batches(command["seconds"], 32):
                     drive_sync(one, size, 1, outcomes.append)
-                tally(outcomes, out[name], time.perf_counter() - started,
-                      time.process_time() - cpu)
+            rounds = Rounds()
+            tally(outcomes, rounds, time.perf_counter() - started, time.process_time() - cpu)
+            print(json.dumps(asdict(rounds)), flush=True)
     finally:
-        for _, close in made.values():
-            close()
-    return out
+        for (name, _), (_, close) in made.items():
+            if contenders[name].kind == "async":
+                loop.run_until_complete(close())
+            else:
+                close()
+        loop.close()
+
+
+class Worker:
+    """A ``--worker`` child seen from the parent."""
+
+    def __init__(self, family: str, root: str) -> None:
+        env = {**child_env(), **LITELLM_OFFLINE}
+        self.child = subprocess.Popen(
+            [sys.executable, __file__, "--worker", family, root], env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        hello = self._read()
+        self.skip: str | None = hello.get("skip")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.child.stdout is not None
+        line = self.child.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a peers worker ended (exit status {self.child.wait()})")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def round(self, name: str, concurrency: int, seconds: float) -> Rounds:
+        assert self.child.stdin is not None
+        self.child.stdin.write(json.dumps({"name": name, "concurrency": concurrency,
+                                           "seconds": seconds}) + "\n")
+        self.child.stdin.flush()
+        return Rounds(**self._read())
+
+    def stop(self) -> None:
+        if self.child.stdin is not None and not self.child.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.child.stdin.close()  # the worker closes its clients and ends
+        try:
+            self.child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop_child(self.child, grace=5.0)
 
 
 def rows_for(mode: str, contenders: list[Contender], skipped: dict[str, str],
@@ -333,18 +393,31 @@ def rows_for(mode: str, contenders: list[Contender], skipped: dict[str, str],
 
 
 def clients(root: str, only: set[str], rounds: int, seconds: float) -> list[Row]:
+    """Every mode's rows; rounds run the contenders in turn, each in its family's worker."""
+    wanted = [f for f in FAMILIES if f in only or f == "raw"]
+    workers: dict[str, Worker] = {}
     rows: list[Row] = []
-    for group, modes in ((ASYNC, (("sequential", 1), ("64 in flight", 64))),
-                         (SYNC, (("sequential", 1),))):
-        chosen = [c for c in group if c.family in only or c.family == "raw"]
-        skipped = {c.name: why for c in chosen if c.module and (why := installed(c.module))}
-        live = [c for c in chosen if c.name not in skipped]
-        for mode, concurrency in modes:
-            if group is ASYNC:
-                measured = asyncio.run(measure_async(live, root, concurrency, rounds, seconds))
-            else:
-                measured = measure_sync(live, root, rounds, seconds)
-            rows += rows_for(mode, chosen, skipped, measured)
+    try:
+        for family in wanted:
+            workers[family] = Worker(family, root)
+        skipped = {c.name: w.skip for c in ASYNC + SYNC
+                   if (w := workers.get(c.family)) is not None and w.skip}
+        for group, modes in ((ASYNC, (("sequential", 1), ("64 in flight", 64))),
+                             (SYNC, (("sequential", 1),))):
+            chosen = [c for c in group if c.family in workers]
+            live = [c for c in chosen if c.name not in skipped]
+            for mode, concurrency in modes:
+                measured = {c.name: Rounds() for c in live}
+                for _ in range(rounds):
+                    for c in live:
+                        one = workers[c.family].round(c.name, concurrency, seconds)
+                        measured[c.name].rps += one.rps
+                        measured[c.name].cpu_us += one.cpu_us
+                        measured[c.name].failure = measured[c.name].failure or one.failure
+                rows += rows_for(mode, chosen, skipped, measured)
+    finally:
+        for w in workers.values():
+            w.stop()
     return rows
 
 
@@ -355,7 +428,7 @@ def proxy_missing() -> str | None:
     import shutil
 
     if shutil.which("litellm", path=os.path.dirname(sys.executable)) is None or any(
-            importlib.util.find_spec(m) is None for m in ("fastapi", "uvicorn")):
+            importlib.util.find_spec(m) is None for m in ("litellm", "fastapi", "uvicorn")):
         return "litellm's proxy is not installed; pip install 'litellm[proxy]'"
     return None
 
@@ -407,7 +480,7 @@ def gateways(root: str, only: set[str], rounds: int, seconds: float) -> list[Row
                                        ("sarvanom serve", sarvanom_gateway)]
     skipped = {}
     if "litellm" in only:
-        why = installed("litellm") or proxy_missing()
+        why = proxy_missing()
         if why:
             skipped["litellm proxy"] = why
         else:
@@ -463,8 +536,6 @@ def families(text: str) -> set[str]:
     names = {n.strip() for n in text.split(",") if n.strip()}
     unknown = names - set(FAMILIES)
     if unknown:
-        import argparse
-
         raise argparse.ArgumentTypeError(
             f"unknown {', '.join(sorted(unknown))}: choose from {', '.join(FAMILIES)}")
     return names
@@ -477,9 +548,12 @@ def main() -> None:
                              + " (the raw baselines always run)")
     parser.add_argument("--no-gateways", action="store_true",
                         help="clients only: do not start sarvanom serve or LiteLLM's proxy")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)  # one family's child
     args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
     rounds, seconds = (2, 0.3) if args.quick else (5, 1.5)
-    os.environ.update(LITELLM_OFFLINE)  # before anything imports litellm: no downloads
 
     def run() -> None:
         load_before, started = os.getloadavg()[0], time.monotonic()

@@ -178,10 +178,13 @@ def _spawn(name: str, command: list[str], env: dict[str, str], port: int,
     url = f"http://127.0.0.1:{port}"
     try:
         while not ready(url):
-            if child.poll() is not None or time.perf_counter() - started > deadline:
+            status = child.poll()
+            if status is not None or time.perf_counter() - started > deadline:
                 log.seek(0)
-                tail = log.read().decode(errors="replace")[-600:]
-                raise RuntimeError(f"{name} did not answer within {deadline:.0f} s: {tail}")
+                lines = log.read().decode(errors="replace").strip().splitlines() or ["-"]
+                why = (f"exited with status {status}" if status is not None
+                       else f"did not answer within {deadline:.0f} s")
+                raise RuntimeError(f"{name} {why}: {lines[-1][:200]}")
             time.sleep(0.02)
         yield Gateway(name, url, child.pid, time.perf_counter() - started)
     finally:

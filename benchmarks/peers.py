@@ -476,18 +476,23 @@ async def load(gateways: list[Any], connections: int, rounds: int, seconds: floa
 
 
 def gateways(root: str, only: set[str], rounds: int, seconds: float) -> list[Row]:
-    starters: list[tuple[str, Any]] = [("floor forwarder", forwarder),
-                                       ("sarvanom serve", sarvanom_gateway)]
+    """The gateway rows: the floor first (every ratio's baseline), ``sarvanom serve``, then
+    LiteLLM's proxy when installed and wanted (a proxy that fails to start is a row that
+    says why, not the end of the run)."""
     skipped = {}
-    if "litellm" in only:
-        why = proxy_missing()
-        if why:
-            skipped["litellm proxy"] = why
-        else:
-            starters.append(("litellm proxy", litellm_proxy))
     rows: list[Row] = []
     with ExitStack() as stack:
-        running = [stack.enter_context(start(root)) for _, start in starters]
+        running = [stack.enter_context(forwarder(root)),
+                   stack.enter_context(sarvanom_gateway(root))]
+        if "litellm" in only:
+            why = proxy_missing()
+            try:
+                if not why:
+                    running.append(stack.enter_context(litellm_proxy(root)))
+            except RuntimeError as error:
+                why = str(error)
+            if why:
+                skipped["litellm proxy"] = why
         idle = {g.name: g.rss_bytes() for g in running}
         by_mode = {f"{n} connection{'s' if n > 1 else ''}": asyncio.run(
             load(running, n, rounds, seconds)) for n in (1, 64)}

@@ -39,7 +39,7 @@ def rows(output: str) -> dict[tuple[str, str], str]:
 
 
 def test_issue18_peers_skips_a_missing_peer_and_measures_the_rest(tmp_path: Path) -> None:
-    result = run(tmp_path, "--quick", "--no-gateways")
+    result = run(tmp_path, "--quick")
     assert result.returncode == 0, result.stderr
     table = rows(result.stdout)
     for mode in ("sequential", "64 in flight"):
@@ -52,7 +52,18 @@ def test_issue18_peers_skips_a_missing_peer_and_measures_the_rest(tmp_path: Path
         assert float(sdk[0].replace(",", "")) > 0 and sdk[1].endswith("x")
     assert "skipped: openai is not installed" in table[("openai OpenAI", "sequential")]
     assert "skipped" not in table[("SarvanClient", "sequential")]
-    assert ("floor forwarder", "1 connection") not in table  # --no-gateways
+    for mode in ("1 connection", "64 connections"):
+        assert table[("floor forwarder", mode)].split()[1] == "1.000x"
+        assert "cold start" in table[("sarvanom serve", mode)]
+        assert "skipped: " in table[("litellm proxy", mode)]
+
+
+def test_issue18_peers_no_gateways_runs_the_clients_only(tmp_path: Path) -> None:
+    result = run(tmp_path, "--quick", "--only", "sdk", "--no-gateways")
+    assert result.returncode == 0, result.stderr
+    table = rows(result.stdout)
+    assert {name for name, _ in table} == {"raw aiohttp", "AsyncSarvanClient",
+                                           "raw requests", "SarvanClient"}
 
 
 def test_issue18_peers_only_rejects_an_unknown_name() -> None:

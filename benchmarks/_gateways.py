@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import HERE, child_env, stop_child
+from _common import HERE, child_env
+from sarvanom_cli.bench.stopping import stop_child
 
 #: The model name every gateway answers for (LiteLLM's proxy is configured with it).
 MODEL = "sarvanom/auto"

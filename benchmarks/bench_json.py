@@ -140,7 +140,7 @@ async def gateway_cpu_us(gateway: Any, count: int) -> float:
         await drive_async(one, 256, 64, lambda o: None)
         cpu = gateway.cpu_seconds()
         await drive_async(one, count, 64, lambda o: None)
-        return (gateway.cpu_seconds() - cpu) / count * 1e6
+        return float(gateway.cpu_seconds() - cpu) / count * 1e6
 
 
 def main() -> None:

@@ -58,8 +58,8 @@ from _common import (
     run_script,
     script_parser,
     settings,
-    stop_child,
 )
+from sarvanom_cli.bench.stopping import stop_child
 
 IN_FLIGHT = (1_000, 10_000)
 DELAY = 0.2
@@ -273,7 +273,7 @@ def server_growth(gateway: Any, count: int) -> float:
     if answered:
         raise RuntimeError(f"{gateway.name}: {len(answered)} of {count} held requests were "
                            f"answered early (first: {answered[0]})")
-    return grown / (count - first)
+    return float(grown / (count - first))
 
 
 def gateway_top(count: int, lines: int = 25) -> str:

@@ -48,7 +48,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from _common import child_env, loopback_server, run_script, script_parser, settings, stop_child
+from _common import child_env, loopback_server, run_script, script_parser, settings
 from _gateways import (
     CHAT_BODY,
     LITELLM_OFFLINE,
@@ -61,10 +61,11 @@ from _gateways import (
 from sarvanom_cli.bench import calls
 from sarvanom_cli.bench.drive import drive_async, drive_sync
 from sarvanom_cli.bench.stats import Outcome
+from sarvanom_cli.bench.stopping import stop_child
 
 ANSWER = "Hello from the benchmark server."
 OPTIONS = {"prompt": PROMPT, "max_tokens": 64}
-MESSAGES = [{"role": "user", "content": PROMPT}]
+MESSAGES: Any = [{"role": "user", "content": PROMPT}]
 TIMEOUT = 15.0
 PROVIDER = "remote_gpu"
 #: The ``--only`` names: the SDK's rows, the raw baselines' and each peer's.
@@ -383,11 +384,12 @@ def rows_for(mode: str, contenders: list[Contender], skipped: dict[str, str],
         if r.failure:
             rows.append(Row(c.name, mode, note=r.failure))
             continue
-        row = Row(c.name, mode, statistics.median(r.rps), cpu_us=statistics.median(r.cpu_us))
+        cpu = statistics.median(r.cpu_us)
+        row = Row(c.name, mode, statistics.median(r.rps), cpu_us=cpu)
         if base is not None and not base.failure:
             row.ratio = statistics.median(
                 a / b for a, b in zip(r.rps, base.rps, strict=True))
-            row.cpu_ratio = row.cpu_us / statistics.median(base.cpu_us)
+            row.cpu_ratio = cpu / statistics.median(base.cpu_us)
         rows.append(row)
     return rows
 

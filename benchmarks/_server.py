@@ -12,6 +12,9 @@ It answers, on keep-alive connections with ``Content-Length`` bodies:
 * ``POST .../api/chat`` — Ollama: a JSON answer, or with ``"stream":true`` in the body an
   NDJSON stream (chunked): the first content line at once, the rest after ``--gap`` s;
 * ``POST .../generate`` — the seed's remote GPU protocol ``{"content": ...}``;
+* ``POST .../chat/completions`` — OpenAI: a ``chat.completion`` JSON answer (the peers
+  benchmark: the openai client, LiteLLM and the SDK's ``remote_gpu`` in its ``openai``
+  protocol all send here);
 * anything else — 404.
 
 Every answer waits ``--delay`` seconds first (memory benchmark: requests pile up).
@@ -35,6 +38,12 @@ OLLAMA_BODY = json.dumps({
     "done_reason": "stop", "prompt_eval_count": 12, "eval_count": 8,
 }).encode()
 SEED_BODY = json.dumps({"content": ANSWER}).encode()
+OPENAI_BODY = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1767225600,
+    "model": "default", "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": ANSWER}}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
+}).encode()
 
 
 def _response(body: bytes, content_type: bytes = b"application/json", status: bytes = b"200 OK"
@@ -70,6 +79,7 @@ class Options:
         self.gap = gap
         self.ollama = _response(OLLAMA_BODY)
         self.seed = _response(SEED_BODY)
+        self.openai = _response(OPENAI_BODY)
         self.missing = _response(b'{"error":"not found"}', status=b"404 Not Found")
         self.stream_first, self.stream_rest = stream_parts(chunks)
 
@@ -109,6 +119,8 @@ class Http(asyncio.Protocol):
             parts = [(0.0, opts.ollama)]
         elif b"/generate" in line:
             parts = [(0.0, opts.seed)]
+        elif b"/chat/completions" in line:
+            parts = [(0.0, opts.openai)]
         else:
             parts = [(0.0, opts.missing)]
         if opts.delay:

@@ -210,7 +210,10 @@ def sarvanom_gateway(upstream: str, *, in_flight: int = 256, args: tuple[str, ..
                      **env: str) -> contextlib.AbstractContextManager[Gateway]:
     """``sarvanom serve`` with one provider, ``remote_gpu`` speaking OpenAI's protocol at
     ``upstream``, the response cache off, the provider's bulkhead and the gateway's
-    ``--max-in-flight`` at ``in_flight``; ``args`` adds options, ``env`` variables.
+    ``--max-in-flight`` at ``in_flight``; one process on asyncio's loop, like the floor and
+    LiteLLM's one worker (``SARVANOM_GATEWAY_WORKERS``/``_LOOP``: per-process figures;
+    ``gateway_workers.py`` measures several workers); ``args`` adds options, ``env``
+    variables.
     ``snapshot``: run it under ``tracemalloc`` (:data:`TRACED_SERVE`), dumping to that
     file on SIGUSR1."""
     port = free_port()
@@ -221,7 +224,8 @@ def sarvanom_gateway(upstream: str, *, in_flight: int = 256, args: tuple[str, ..
                "--log-level", "warning", "--max-in-flight", str(in_flight), *args]
     config = clean_env(GPU_REMOTE_URL=upstream, GPU_REMOTE_PROTOCOL="openai",
                        SARVANOM_PROVIDERS="remote_gpu", SARVANOM_CACHE_TTL_SECONDS="0",
-                       SARVANOM_MAX_CONCURRENCY=f"remote_gpu={in_flight}", **env)
+                       SARVANOM_MAX_CONCURRENCY=f"remote_gpu={in_flight}",
+                       SARVANOM_GATEWAY_WORKERS="1", SARVANOM_GATEWAY_LOOP="asyncio", **env)
     return _spawn("sarvanom serve", command, config, port, ready)
 
 

@@ -51,8 +51,9 @@ from .callers import decide_cache
 from .failover import ContentRefused
 from .limits import GatewayError, admit_request, read_json
 from .logsafe import shown
-from .openai_compat import CallerGone, answered_as
+from .openai_compat import answered_as
 from .timing import deadline
+from .writes import CallerWriter
 
 if TYPE_CHECKING:
     from ..types import LLMRequest
@@ -145,7 +146,7 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
             if call.stream:
                 out = await _open_events(request, gateway, llm_request, response.provider, None)
                 events = StreamEvents(message_id, answered_as(response.provider, None), estimate)
-                write = _Writer(out, gateway.limits.write_timeout)
+                write = CallerWriter(out, request.transport, gateway.limits.write_timeout)
                 await write(events.start() + events.text(response.content))
                 await write(events.finish(response))
                 return out
@@ -167,24 +168,6 @@ async def count_tokens(request: web.Request, gateway: Gateway, trace_id: str) ->
     )
 
 
-class _Writer:
-    """Writes to the caller; a write that does not finish within ``timeout`` seconds
-    raises :class:`CallerGone`."""
-
-    def __init__(self, out: web.StreamResponse, timeout: float) -> None:
-        self._out = out
-        self._timeout = timeout
-
-    async def __call__(self, data: bytes) -> None:
-        if not data:
-            return
-        try:
-            async with deadline(self._timeout):
-                await self._out.write(data)
-        except asyncio.TimeoutError:
-            raise CallerGone(f"no write went through in {self._timeout:g}s") from None
-
-
 async def _stream(
     request: web.Request,
     gateway: Gateway,
@@ -198,7 +181,7 @@ async def _stream(
     async with gateway.stream(llm_request) as opened:
         model = gateway.streaming_model(opened.provider, llm_request)
         out = await _open_events(request, gateway, llm_request, opened.provider, model)
-        write = _Writer(out, gateway.limits.write_timeout)
+        write = CallerWriter(out, request.transport, gateway.limits.write_timeout)
         events = StreamEvents(message_id, answered_as(opened.provider, model), estimate)
         try:
             await write(events.start())
@@ -264,7 +247,7 @@ def refusal(error: ContentFiltered, provider: ProviderName | None = None) -> LLM
     )
 
 
-async def _forward(opened: OpenedStream, events: StreamEvents, write: _Writer) -> None:
+async def _forward(opened: OpenedStream, events: StreamEvents, write: CallerWriter) -> None:
     async for chunk in opened.chunks():
         await write(events.text(chunk.text))
         for delta in chunk.tool_calls:
@@ -272,13 +255,13 @@ async def _forward(opened: OpenedStream, events: StreamEvents, write: _Writer) -
     await write(events.finish(opened.response))
 
 
-async def _end_with_error(write: _Writer, events: StreamEvents, message: str) -> bool:
+async def _end_with_error(write: CallerWriter, events: StreamEvents, message: str) -> bool:
     """Send the ``error`` event (Anthropic's type for a 502: api_error); True when the
     caller is gone."""
     return await _end(write, events.error(GatewayError(502, message, code="stream_interrupted")))
 
 
-async def _end(write: _Writer, data: bytes) -> bool:
+async def _end(write: CallerWriter, data: bytes) -> bool:
     """Send the stream's last events; True when the caller is gone."""
     try:
         await write(data)

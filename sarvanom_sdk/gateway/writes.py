@@ -40,6 +40,8 @@ class CallerWriter:
         self._out = out
         self._transport = transport
         self._timeout = timeout
+        self._low: int
+        self._high: int
         try:
             self._low, self._high = transport.get_write_buffer_limits()
         except (AttributeError, NotImplementedError):  # no transport: always the timer

@@ -2,7 +2,8 @@
 
 Three servers, each its own process on 127.0.0.1, one upstream: ``_server.py`` (a fast
 raw-asyncio Ollama) answers ``sarvanom serve`` (its chain that Ollama, cache off, metrics
-on when prometheus-client is installed, access log off) and the floor (``_floor.py``: a
+on when prometheus-client is installed, access log off, its bulkhead for that Ollama
+raised to 256 calls at a time as the floor has none) and the floor (``_floor.py``: a
 minimal aiohttp.web handler forwarding the body to the same upstream with one keep-alive
 aiohttp client session, no parsing). The load comes from another process (``_load.py``,
 aiohttp) sending OpenAI chat bodies: to the gateway, to the floor, and for the latency
@@ -53,6 +54,9 @@ CHUNKS = 20
 #: The first content word of ``_server.py``'s streams ("w0 "): the first token.
 MARKER = "w0 "
 CONNECTIONS = (1, 8, 64)
+#: The floor sends every request on at once; so does the gateway here (its default
+#: bulkhead for ollama_local is 2 calls at a time, made for a CPU Ollama, not this upstream).
+GATEWAY_ENV = {"SARVANOM_MAX_CONCURRENCY": "ollama_local=256"}
 
 
 @contextlib.contextmanager
@@ -123,7 +127,8 @@ def p50(values: list[float]) -> float:
 
 def measure(rounds: int, requests: int) -> list[Row]:
     with loopback_server(gap=0.005, chunks=CHUNKS) as upstream, \
-            gateway_process(upstream) as gateway, floor_process(upstream) as floor:
+            gateway_process(upstream, **GATEWAY_ENV) as gateway, \
+            floor_process(upstream) as floor:
         sides = {"gateway": gateway, "floor": floor}
         rows: list[Row] = []
         for connections in CONNECTIONS:

@@ -36,9 +36,10 @@ Call = Callable[[], Awaitable[object]]
 
 
 @contextmanager
-def gateway_process(ollama_url: str) -> Iterator[ServerURL]:
+def gateway_process(ollama_url: str, **environ: str) -> Iterator[ServerURL]:
     """``sarvanom serve`` on a free loopback port, its chain the Ollama at ``ollama_url``
-    (the emulator's, or ``_server.py``); yields its base URL, which knows its process."""
+    (the emulator's, or ``_server.py``), ``environ`` added to its environment; yields its
+    base URL, which knows its process."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -47,6 +48,7 @@ def gateway_process(ollama_url: str) -> Iterator[ServerURL]:
         "OLLAMA_BASE_URL": ollama_url,
         "SARVANOM_PROVIDERS": "ollama_local",
         "SARVANOM_CACHE_TTL_SECONDS": "0",
+        **environ,
     }
     env.pop("SARVANOM_GATEWAY_TOKEN", None)
     command = [

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -49,11 +48,12 @@ from .anthropic_wire import (
 )
 from .callers import decide_cache
 from .failover import ContentRefused
+from .ids import new_id
 from .limits import GatewayError, admit_request, read_json
 from .logsafe import shown
 from .openai_compat import answered_as
 from .timing import deadline
-from .writes import CallerWriter
+from .writes import CallerWriter, EventStream
 
 if TYPE_CHECKING:
     from ..types import LLMRequest
@@ -134,7 +134,7 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_messages(body, gateway.client.settings, trace_id)
     llm_request = _admit(call, gateway, request.headers.get("Cache-Control"))
-    message_id = f"msg_{uuid.uuid4().hex}"
+    message_id = f"msg_{new_id()}"
     estimate = estimate_input_tokens(llm_request)
     async with gateway.gate.slot():
         try:
@@ -149,6 +149,7 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
                 write = CallerWriter(out, request.transport, gateway.limits.write_timeout)
                 await write(events.start() + events.text(response.content))
                 await write(events.finish(response))
+                await write.flush()
                 return out
     headers = {
         REQUEST_ID: trace_id,
@@ -217,7 +218,7 @@ async def _open_events(
     model: str | None,
 ) -> web.StreamResponse:
     """The event stream's response, prepared (headers sent)."""
-    out = web.StreamResponse(
+    out = EventStream(
         headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -253,6 +254,7 @@ async def _forward(opened: OpenedStream, events: StreamEvents, write: CallerWrit
         for delta in chunk.tool_calls:
             await write(events.tool_call(delta))
     await write(events.finish(opened.response))
+    await write.flush()
 
 
 async def _end_with_error(write: CallerWriter, events: StreamEvents, message: str) -> bool:
@@ -265,6 +267,7 @@ async def _end(write: CallerWriter, data: bytes) -> bool:
     """Send the stream's last events; True when the caller is gone."""
     try:
         await write(data)
+        await write.flush()
     except ConnectionError:
         return True
     return False

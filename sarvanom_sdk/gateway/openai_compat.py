@@ -66,7 +66,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,10 +76,11 @@ from ..errors import ContentFiltered, StreamInterrupted
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import chat_wire, failover
 from .callers import decide_cache
+from .ids import new_id
 from .limits import GatewayError, admit_request, read_json
 from .models import AUTO, PREFIX, aliases, answered_as, listed_models, resolve, served_models
 from .timing import deadline
-from .writes import CallerGone, CallerWriter
+from .writes import CallerGone, CallerWriter, EventStream
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -212,7 +212,7 @@ async def chat_completions(
 ) -> web.StreamResponse:
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_chat(body, gateway, trace_id, request.headers.get("Cache-Control"))
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{new_id()}"
     created = int(time.time())
     async with gateway.gate.slot():
         if call.stream:
@@ -285,6 +285,7 @@ class _Events:
         if self._include_usage:
             await self.send({**self._head, "choices": [], "usage": _usage(response)})
         await self.write(b"data: [DONE]\n\n")
+        await self.write.flush()
 
 
 def _delta(chunk: StreamChunk, first: bool) -> str:
@@ -302,7 +303,7 @@ async def _stream(
     gone = False
     async with gateway.stream(call.request) as opened:
         model = gateway.streaming_model(opened.provider, call.request)
-        out = web.StreamResponse(
+        out = EventStream(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
@@ -357,6 +358,7 @@ async def _end_with_error(events: _Events, error: GatewayError) -> bool:
     """Send the error event that ends a begun stream; True when the caller is gone."""
     try:
         await events.send(error.body())
+        await events.write.flush()
     except ConnectionError:
         return True
     return False

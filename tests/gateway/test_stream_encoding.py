@@ -38,6 +38,9 @@ class Recorder:
     async def __call__(self, data: bytes) -> None:
         self.data.append(data)
 
+    async def flush(self) -> None:
+        self.data.append(b"<flush>")
+
 
 def legacy_chunk(head: dict[str, Any], delta: dict[str, Any], finish: str | None,
                  include_usage: bool) -> bytes:
@@ -92,6 +95,7 @@ def test_issue18_pre_encoded_chunks_are_byte_for_byte_the_earlier_events(
         expected.append(b"data: " + json.dumps({**head, "choices": [], "usage": usage}).encode()
                         + b"\n\n")
     expected.append(b"data: [DONE]\n\n")
+    expected.append(b"<flush>")  # the stream's last write goes out before it ends
     assert out.data == expected
 
 
@@ -176,3 +180,115 @@ def test_f7_issue18_without_a_transport_every_write_has_its_deadline() -> None:
     assert write.can_wait(1)
     with pytest.raises(CallerGone):
         asyncio.run(asyncio.wait_for(write(b"x"), 30))
+
+
+# -- batching (issue 18): a burst goes out as one write, the first piece at once ------------
+class Toggle:
+    """A response that takes writes at once until ``stuck`` is set."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.stuck = False
+
+    async def write(self, data: bytes) -> None:
+        self.written.append(data)
+        if self.stuck:
+            await asyncio.Event().wait()
+
+
+def test_issue18_a_burst_goes_out_as_the_first_write_then_one_batch() -> None:
+    out = Toggle()
+    write = writes.CallerWriter(out, FakeTransport(0), timeout=5)  # type: ignore[arg-type]
+
+    async def run() -> list[list[bytes]]:
+        seen = []
+        await write(b"a")  # the first of the run: at once (the first token is not held)
+        await write(b"b")
+        await write(b"c")
+        seen.append(list(out.written))
+        await asyncio.sleep(0)  # the task waits: the batch goes out
+        seen.append(list(out.written))
+        await write(b"d")  # a new run: at once again
+        await write(b"e")
+        await write.flush()  # the stream's end: what is left goes out
+        seen.append(list(out.written))
+        return seen
+
+    assert asyncio.run(run()) == [[b"a"], [b"a", b"bc"], [b"a", b"bc", b"d", b"e"]]
+
+
+def test_f7_issue18_a_batch_the_caller_cannot_take_is_written_under_the_deadline() -> None:
+    """When the caller is behind, the batch is not left to the callback: the task writes
+    it, and a caller that stopped reading is dropped after write_timeout (F7)."""
+    out = Toggle()
+    transport = FakeTransport(0)
+    write = writes.CallerWriter(out, transport, timeout=0.05)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        await write(b"first")
+        transport.buffered = 40000  # the caller stopped reading; the buffer fills up
+        out.stuck = True
+        await write(b"second")
+
+    with pytest.raises(CallerGone):
+        asyncio.run(asyncio.wait_for(run(), 30))
+    assert out.written == [b"first", b"second"]
+
+
+def test_issue18_a_callers_disconnect_during_a_batch_surfaces_on_the_next_write() -> None:
+    class Gone(QuickResponse):
+        async def write(self, data: bytes) -> None:
+            if self.written:
+                raise ConnectionResetError("Cannot write to closing transport")
+            self.written.append(data)
+
+    write = writes.CallerWriter(Gone(), FakeTransport(0), timeout=5)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        await write(b"a")
+        await write(b"b")
+        await asyncio.sleep(0)  # the batch fails in the callback: the caller left
+        await write(b"c")
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(run())
+
+
+async def test_issue18_a_burst_over_a_real_connection_is_every_byte_in_few_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through aiohttp for real: 200 events written back to back reach the caller whole and
+    in order, as the first write and one batch (not 200 writes), headers held back."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    events = [f"data: {json.dumps({'n': i, 'text': 'é' * (i % 7)})}\n\n".encode()
+              for i in range(200)]
+    writes_seen: list[int] = []
+    real = web.StreamResponse.write
+
+    async def counted(self: web.StreamResponse, data: bytes) -> None:
+        writes_seen.append(len(data))
+        await real(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write", counted)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        out = writes.EventStream(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        write = writes.CallerWriter(out, request.transport, timeout=10)
+        for event in events:
+            await write(event)
+        await asyncio.sleep(0)  # the task waits (as for the provider's next bytes)
+        await write(b"data: [DONE]\n\n")
+        await write.flush()
+        return out
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        reply = await client.get("/")
+        assert reply.headers["Content-Type"] == "text/event-stream"
+        assert await reply.read() == b"".join(events) + b"data: [DONE]\n\n"
+    assert len(writes_seen) == 3, writes_seen  # the first event, the other 199, [DONE]
+

@@ -15,7 +15,6 @@ Target: under 1 ms added at p50.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import statistics
@@ -27,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import aiohttp
-from _common import positive_int, run_script, script_parser
+from _common import ServerURL, child_env, positive_int, run_script, script_parser
 
 from sarvanom_sdk import AsyncSarvanClient, LLMRequest, Settings
 from sarvanom_sdk.testing import ProviderEmulator
@@ -37,17 +36,19 @@ Call = Callable[[], Awaitable[object]]
 
 
 @contextmanager
-def gateway_process(ollama_url: str) -> Iterator[str]:
-    """``sarvanom serve`` on a free loopback port, its chain the emulator's Ollama; yields
-    its base URL."""
+def gateway_process(ollama_url: str, **environ: str) -> Iterator[ServerURL]:
+    """``sarvanom serve`` on a free loopback port, its chain the Ollama at ``ollama_url``
+    (the emulator's, or ``_server.py``), ``environ`` added to its environment; yields its
+    base URL, which knows its process."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {
-        **os.environ,
+        **child_env(),
         "OLLAMA_BASE_URL": ollama_url,
         "SARVANOM_PROVIDERS": "ollama_local",
         "SARVANOM_CACHE_TTL_SECONDS": "0",
+        **environ,
     }
     env.pop("SARVANOM_GATEWAY_TOKEN", None)
     command = [
@@ -60,7 +61,8 @@ def gateway_process(ollama_url: str) -> Iterator[str]:
         "warning",
     ]
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = process.pid
     try:
         deadline = time.monotonic() + 30
         while True:

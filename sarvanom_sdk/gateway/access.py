@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
 from .limits import GatewayError
@@ -38,6 +38,8 @@ CORS_EXPOSED = (
     "x-sarvanom-cache, x-sarvanom-overhead-ms"
 )
 CORS_MAX_AGE = "600"
+#: How many allowed (Host, local address) pairs an :class:`Access` remembers.
+_KNOWN_HOSTS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,11 @@ class Access:
 
     allowed_hosts: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    #: (Host, local address) pairs already allowed: a repeated Host is not parsed again
+    #: (issue 18). Only allowed pairs, at most ``_KNOWN_HOSTS`` of them.
+    _known: dict[tuple[str | None, tuple[str, int] | None], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         hosts = _normalised("allowed_hosts", self.allowed_hosts)
@@ -63,13 +70,15 @@ class Access:
     def check_host(self, host: str | None, local: tuple[str, int] | None) -> None:
         """403 unless ``host`` (the Host header) names this gateway; ``local`` is the
         (address, port) the connection came in on."""
-        if "*" in self.allowed_hosts:
+        if "*" in self.allowed_hosts or (host, local) in self._known:
             return
         value = (host or "").strip().lower()
         name, port = split_host(value)
         if name is not None and (
             value in self.allowed_hosts or name in self.allowed_hosts or _is_own(name, port, local)
         ):
+            if len(self._known) < _KNOWN_HOSTS:
+                self._known[(host, local)] = True
             return
         raise GatewayError(
             403,

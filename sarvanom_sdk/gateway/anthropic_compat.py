@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -49,10 +48,12 @@ from .anthropic_wire import (
 )
 from .callers import decide_cache
 from .failover import ContentRefused
+from .ids import new_id
 from .limits import GatewayError, admit_request, read_json
 from .logsafe import shown
-from .openai_compat import CallerGone, answered_as
+from .openai_compat import answered_as
 from .timing import deadline
+from .writes import CallerWriter, EventStream
 
 if TYPE_CHECKING:
     from ..types import LLMRequest
@@ -133,7 +134,7 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_messages(body, gateway.client.settings, trace_id)
     llm_request = _admit(call, gateway, request.headers.get("Cache-Control"))
-    message_id = f"msg_{uuid.uuid4().hex}"
+    message_id = f"msg_{new_id()}"
     estimate = estimate_input_tokens(llm_request)
     async with gateway.gate.slot():
         try:
@@ -145,9 +146,10 @@ async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web
             if call.stream:
                 out = await _open_events(request, gateway, llm_request, response.provider, None)
                 events = StreamEvents(message_id, answered_as(response.provider, None), estimate)
-                write = _Writer(out, gateway.limits.write_timeout)
+                write = CallerWriter(out, request.transport, gateway.limits.write_timeout)
                 await write(events.start() + events.text(response.content))
                 await write(events.finish(response))
+                await write.flush()
                 return out
     headers = {
         REQUEST_ID: trace_id,
@@ -167,24 +169,6 @@ async def count_tokens(request: web.Request, gateway: Gateway, trace_id: str) ->
     )
 
 
-class _Writer:
-    """Writes to the caller; a write that does not finish within ``timeout`` seconds
-    raises :class:`CallerGone`."""
-
-    def __init__(self, out: web.StreamResponse, timeout: float) -> None:
-        self._out = out
-        self._timeout = timeout
-
-    async def __call__(self, data: bytes) -> None:
-        if not data:
-            return
-        try:
-            async with deadline(self._timeout):
-                await self._out.write(data)
-        except asyncio.TimeoutError:
-            raise CallerGone(f"no write went through in {self._timeout:g}s") from None
-
-
 async def _stream(
     request: web.Request,
     gateway: Gateway,
@@ -198,7 +182,7 @@ async def _stream(
     async with gateway.stream(llm_request) as opened:
         model = gateway.streaming_model(opened.provider, llm_request)
         out = await _open_events(request, gateway, llm_request, opened.provider, model)
-        write = _Writer(out, gateway.limits.write_timeout)
+        write = CallerWriter(out, request.transport, gateway.limits.write_timeout)
         events = StreamEvents(message_id, answered_as(opened.provider, model), estimate)
         try:
             await write(events.start())
@@ -234,7 +218,7 @@ async def _open_events(
     model: str | None,
 ) -> web.StreamResponse:
     """The event stream's response, prepared (headers sent)."""
-    out = web.StreamResponse(
+    out = EventStream(
         headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -264,24 +248,26 @@ def refusal(error: ContentFiltered, provider: ProviderName | None = None) -> LLM
     )
 
 
-async def _forward(opened: OpenedStream, events: StreamEvents, write: _Writer) -> None:
+async def _forward(opened: OpenedStream, events: StreamEvents, write: CallerWriter) -> None:
     async for chunk in opened.chunks():
         await write(events.text(chunk.text))
         for delta in chunk.tool_calls:
             await write(events.tool_call(delta))
     await write(events.finish(opened.response))
+    await write.flush()
 
 
-async def _end_with_error(write: _Writer, events: StreamEvents, message: str) -> bool:
+async def _end_with_error(write: CallerWriter, events: StreamEvents, message: str) -> bool:
     """Send the ``error`` event (Anthropic's type for a 502: api_error); True when the
     caller is gone."""
     return await _end(write, events.error(GatewayError(502, message, code="stream_interrupted")))
 
 
-async def _end(write: _Writer, data: bytes) -> bool:
+async def _end(write: CallerWriter, data: bytes) -> bool:
     """Send the stream's last events; True when the caller is gone."""
     try:
         await write(data)
+        await write.flush()
     except ConnectionError:
         return True
     return False

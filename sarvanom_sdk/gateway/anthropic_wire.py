@@ -230,6 +230,16 @@ def sse(event: str, payload: Mapping[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
 
 
+def text_delta_event(index: int, text: str) -> bytes:
+    """``sse("content_block_delta", {"type": "content_block_delta", "index": index,
+    "delta": {"type": "text_delta", "text": text}})`` byte for byte, encoding only the text
+    (the event of almost every chunk; issue 18)."""
+    return (
+        'event: content_block_delta\ndata: {"type": "content_block_delta", "index": '
+        f'{index:d}, "delta": {{"type": "text_delta", "text": {json.dumps(text)}}}}}\n\n'
+    ).encode()
+
+
 class InterleavedToolCalls(Exception):
     """A stream's tool-call pieces came in an order Anthropic's events cannot carry."""
 
@@ -291,11 +301,7 @@ class StreamEvents:
         out = b""
         if self._open != "text":
             out = self._open_block("text", {"type": "text", "text": ""})
-        delta = {"type": "text_delta", "text": text}
-        return out + sse(
-            "content_block_delta",
-            {"type": "content_block_delta", "index": self._index, "delta": delta},
-        )
+        return out + text_delta_event(self._index, text)
 
     def tool_call(self, delta: ToolCallDelta) -> bytes:
         """A piece of a tool call: its first piece opens a ``tool_use`` block, argument

@@ -44,7 +44,6 @@ import hmac
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import fields
@@ -68,6 +67,7 @@ from .access import Access, is_preflight
 from .callers import CallerPolicy, decide_cache
 from .dashboard import PUBLIC_PATHS as DASHBOARD_PATHS
 from .dashboard import install_dashboard
+from .ids import new_id
 from .limits import (
     BodyReads,
     GatewayError,
@@ -360,7 +360,7 @@ async def _observe(
     logged with status 499, never as an error (F6)."""
     started = request[STARTED] = time.perf_counter()
     given = request.headers.get(REQUEST_ID)
-    request[TRACE_ID] = given if given and _VALID_TRACE_ID.match(given) else uuid.uuid4().hex
+    request[TRACE_ID] = given if given and _VALID_TRACE_ID.match(given) else new_id()
     busy = request.app[GATEWAY].busy_connections
     busy.add(request.protocol)
     try:

@@ -21,11 +21,14 @@
   ``finish_reason`` (``stop``, ``length``, ``tool_calls``, ``content_filter``).
 * :func:`chunk_delta`: a StreamChunk -> a chunk's ``delta`` (``delta.tool_calls`` by
   index in OpenAI's shape: ``id``, ``type`` and ``function.name`` with a call's first
-  piece, ``function.arguments`` text in every piece).
+  piece, ``function.arguments`` text in every piece); :func:`delta_json`: the same as
+  JSON text, ``json.dumps(chunk_delta(...))`` byte for byte, encoding only the text of
+  a plain text piece (the common chunk; issue 18).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -236,3 +239,15 @@ def chunk_delta(chunk: StreamChunk, first: bool) -> dict[str, Any]:
     if chunk.tool_calls:
         delta["tool_calls"] = [_tool_call_delta(d) for d in chunk.tool_calls]
     return delta
+
+
+#: ``json.dumps`` of a plain text piece's delta, around its encoded text.
+_TEXT_DELTA = ('{"content": ', '{"role": "assistant", "content": ')
+
+
+def delta_json(chunk: StreamChunk, first: bool) -> str:
+    """``json.dumps(chunk_delta(chunk, first))``, without building the dict for a piece
+    that is only text (no reasoning, no tool calls)."""
+    if chunk.reasoning or chunk.tool_calls:
+        return json.dumps(chunk_delta(chunk, first))
+    return _TEXT_DELTA[first] + json.dumps(chunk.text) + "}"

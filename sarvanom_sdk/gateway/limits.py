@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -269,7 +269,8 @@ async def read_json(
             400, "the request body is empty; expected a JSON object", code="invalid_json"
         )
     try:
-        body = json.loads(raw)
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads does
+        body = json.loads(text)
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         raise GatewayError(400, f"malformed JSON body: {error}", code="invalid_json") from None
     except RecursionError:
@@ -278,7 +279,7 @@ async def read_json(
         ) from None
     if not isinstance(body, dict):
         raise GatewayError(400, "the request body must be a JSON object", code="invalid_json")
-    where = lone_surrogate_at(body)
+    where = lone_surrogate_at(body) if _MAY_HOLD_SURROGATE.search(text) else None
     if where is not None:
         raise GatewayError.bad_request(
             where.partition(".")[0].partition("[")[0] or None,
@@ -286,6 +287,12 @@ async def read_json(
             "Unicode text",
         )
     return body
+
+
+#: What a body with a surrogate in it holds: a ``\uD800``-``\uDFFF`` escape, or a
+#: surrogate in the decoded text itself (UTF-8 bytes ED A0..BF, or UTF-16 code units,
+#: that ``surrogatepass`` lets through). A body without one needs no walk (issue 18).
+_MAY_HOLD_SURROGATE = re.compile("[\ud800-\udfff]|\\\\u[dD][89a-fA-F]")
 
 
 def lone_surrogate_at(value: Any) -> str | None:
@@ -362,9 +369,12 @@ class InFlightGate:
     def waiting(self) -> int:
         return self.admitted - self.in_flight
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the body of the ``async with``; 503 when none can be had."""
+    def slot(self) -> _Slot:
+        """``async with gate.slot():`` holds one slot for its body; 503 when none can be
+        had."""
+        return _Slot(self)
+
+    async def _acquire(self) -> None:
         if self.admitted >= self._capacity:
             raise self._busy(f"{self.limit} in flight, {self.waiting} waiting")
         self.admitted += 1
@@ -376,14 +386,15 @@ class InFlightGate:
                     raise self._busy(f"no free slot within {self._wait_timeout:g}s") from None
             else:
                 await self._slots.acquire()
-            self.in_flight += 1
-            try:
-                yield
-            finally:
-                self.in_flight -= 1
-                self._slots.release()
-        finally:
+        except BaseException:
             self.admitted -= 1
+            raise
+        self.in_flight += 1
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._slots.release()
+        self.admitted -= 1
 
     @staticmethod
     def _busy(detail: str) -> GatewayError:
@@ -393,3 +404,19 @@ class InFlightGate:
             code="gateway_overloaded",
             headers={"Retry-After": "1"},
         )
+
+
+class _Slot:
+    """One :meth:`InFlightGate.slot` (a plain async context manager: no generator per
+    request, issue 18)."""
+
+    __slots__ = ("_gate",)
+
+    def __init__(self, gate: InFlightGate) -> None:
+        self._gate = gate
+
+    async def __aenter__(self) -> None:
+        await self._gate._acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._gate._release()

@@ -66,7 +66,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,9 +76,11 @@ from ..errors import ContentFiltered, StreamInterrupted
 from ..types import LLMRequest, LLMResponse, ProviderName, StreamChunk
 from . import chat_wire, failover
 from .callers import decide_cache
+from .ids import new_id
 from .limits import GatewayError, admit_request, read_json
 from .models import AUTO, PREFIX, aliases, answered_as, listed_models, resolve, served_models
 from .timing import deadline
+from .writes import CallerGone, CallerWriter, EventStream
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -91,7 +92,15 @@ _STUB = ProviderName.LOCAL_STUB
 
 
 # -- models ---------------------------------------------------------------------------------
-__all__ = ["AUTO", "PREFIX", "ROUTES", "answered_as", "resolve_model", "served_models"]
+__all__ = [
+    "AUTO",
+    "PREFIX",
+    "ROUTES",
+    "CallerGone",
+    "answered_as",
+    "resolve_model",
+    "served_models",
+]
 
 
 def resolve_model(name: Any, settings: Settings) -> tuple[ProviderName | None, str | None]:
@@ -203,7 +212,7 @@ async def chat_completions(
 ) -> web.StreamResponse:
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_chat(body, gateway, trace_id, request.headers.get("Cache-Control"))
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{new_id()}"
     created = int(time.time())
     async with gateway.gate.slot():
         if call.stream:
@@ -216,26 +225,25 @@ async def chat_completions(
     return web.json_response(completion_body(response, completion_id, created), headers=headers)
 
 
-class CallerGone(ConnectionError):
-    """The caller stopped reading: a write did not finish within ``write_timeout``."""
-
-
 class _Events:
-    """Writes ``chat.completion.chunk`` server-sent events; a write that does not finish
-    within ``write_timeout`` seconds raises :class:`CallerGone`. ``model`` is the name of
-    what answers the chunks sent next (:meth:`answered_by` changes it after a failover)."""
+    """Writes ``chat.completion.chunk`` server-sent events through a
+    :class:`.writes.CallerWriter` (a write that does not finish within ``write_timeout``
+    seconds raises :class:`CallerGone`). ``model`` is the name of what answers the chunks
+    sent next (:meth:`answered_by` changes it after a failover).
+
+    A chunk is written as ``json.dumps`` of its whole payload would write it, but only its
+    ``delta`` is encoded per chunk: the bytes before it (id, created, model...) and after
+    it (finish reason, ``usage: null``) are encoded once per stream (issue 18)."""
 
     def __init__(
         self,
-        out: web.StreamResponse,
+        write: CallerWriter,
         completion_id: str,
         created: int,
         model: str,
         include_usage: bool,
-        write_timeout: float,
     ) -> None:
-        self._out = out
-        self._write_timeout = write_timeout
+        self.write = write
         self._head = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -243,6 +251,10 @@ class _Events:
             "model": model,
         }
         self._include_usage = include_usage
+        self._end = ', "usage": null}\n\n' if include_usage else "}\n\n"
+        self._open = ""
+        self._close = ""
+        self.answered_by(model)
 
     @property
     def model(self) -> str:
@@ -250,37 +262,35 @@ class _Events:
 
     def answered_by(self, model: str) -> None:
         self._head["model"] = model
+        # json.dumps(head) without its closing brace, then the one choice up to its delta
+        self._open = "data: " + json.dumps(self._head)[:-1] + ', "choices": [{"index": 0, "delta": '
+        self._close = ', "finish_reason": null, "logprobs": null}]' + self._end
 
     async def send(self, payload: Mapping[str, Any]) -> None:
         await self.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
-    async def write(self, data: bytes) -> None:
-        try:
-            async with deadline(self._write_timeout):
-                await self._out.write(data)
-        except asyncio.TimeoutError:
-            raise CallerGone(f"no write went through in {self._write_timeout:g}s") from None
+    def encoded(self, delta_json: str, finish_reason: str | None = None) -> bytes:
+        """The event of one chunk whose ``delta`` is the JSON text ``delta_json``: the
+        bytes ``send`` would write for the whole payload."""
+        if finish_reason is None:
+            return (self._open + delta_json + self._close).encode()
+        close = f', "finish_reason": {json.dumps(finish_reason)}, "logprobs": null}}]'
+        return (self._open + delta_json + close + self._end).encode()
 
     async def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> None:
-        payload: dict[str, Any] = {
-            **self._head,
-            "choices": [
-                {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
-            ],
-        }
-        if self._include_usage:
-            payload["usage"] = None
-        await self.send(payload)
+        await self.write(self.encoded(json.dumps(delta), finish_reason))
 
     async def finish(self, response: LLMResponse | None) -> None:
         await self.chunk({}, _finish_reason(response))
         if self._include_usage:
             await self.send({**self._head, "choices": [], "usage": _usage(response)})
         await self.write(b"data: [DONE]\n\n")
+        await self.write.flush()
 
 
-def _delta(chunk: StreamChunk, first: bool) -> dict[str, Any]:
-    return chat_wire.chunk_delta(chunk, first)
+def _delta(chunk: StreamChunk, first: bool) -> str:
+    """The JSON text of the ``delta`` of ``chunk`` (:func:`.chat_wire.delta_json`)."""
+    return chat_wire.delta_json(chunk, first)
 
 
 async def _stream(
@@ -293,7 +303,7 @@ async def _stream(
     gone = False
     async with gateway.stream(call.request) as opened:
         model = gateway.streaming_model(opened.provider, call.request)
-        out = web.StreamResponse(
+        out = EventStream(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
@@ -305,12 +315,11 @@ async def _stream(
         )
         await out.prepare(request)
         events = _Events(
-            out,
+            CallerWriter(out, request.transport, gateway.limits.write_timeout),
             completion_id,
             created,
             answered_as(opened.provider, model),
             call.include_usage,
-            gateway.limits.write_timeout,
         )
         try:
             async with deadline(limit - (time.monotonic() - started)):
@@ -340,7 +349,7 @@ async def _forward(opened: Any, events: _Events, gateway: Gateway, request: LLMR
             await events.write(failover.restart_comment(current, events.model))
             first = True
             continue
-        await events.chunk(_delta(chunk, first))
+        await events.write(events.encoded(_delta(chunk, first)))
         first = False
     await events.finish(opened.response)
 
@@ -349,6 +358,7 @@ async def _end_with_error(events: _Events, error: GatewayError) -> bool:
     """Send the error event that ends a begun stream; True when the caller is gone."""
     try:
         await events.send(error.body())
+        await events.write.flush()
     except ConnectionError:
         return True
     return False

@@ -27,9 +27,9 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_script_is_listed() -> None:
     assert {"bench_import.py", "bench_memory.py", "bench_overhead.py", "bench_stream.py",
-            "bench_throughput.py", "gateway_overhead.py", "gateway_workers.py", "peers.py",
-            "real_model_overhead.py",
-            "redis_state.py", "routing.py", "run_all.py"} <= set(SCRIPTS)
+            "bench_throughput.py", "gateway_floor.py", "gateway_overhead.py",
+            "gateway_workers.py", "peers.py", "real_model_overhead.py", "redis_state.py",
+            "routing.py", "run_all.py"} <= set(SCRIPTS)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""The gateway's floor: the least an aiohttp.web forwarder can do (issue 18 goal 2).
+"""The gateway's floor: the least an aiohttp.web forwarder can do (issue 18 goals 2, 5, 6).
 
 One handler for every ``POST``: it forwards the request body, unread and unparsed, to the
-upstream's ``/api/chat`` with a plain aiohttp client (one keep-alive session) and answers
-with the upstream's body — for a stream, each upstream line as one server-sent event
-(``data: <line>\\n\\n``), written as it arrives. No routing, no validation, no metrics, no
-access log: what any Python gateway on aiohttp must at least spend per request.
-``gateway_floor.py`` runs it beside ``sarvanom serve`` against the same upstream.
+upstream with a plain aiohttp client (one keep-alive session, at most 256 connections like
+the SDK's transport, so requests beyond that wait here as they do in the gateway) and
+answers with the upstream's body — for a stream (``"stream":true`` in the body), each
+upstream line as one server-sent event (``data: <line>\\n\\n``), written as it arrives. No
+routing, no validation, no metrics, no access log: what any Python gateway on aiohttp must
+at least spend per request, so a gateway's figures (server CPU per request, RSS per request
+in flight) read as a ratio to it. ``gateway_floor.py``, ``peers.py`` and ``bench_memory.py``
+run it beside ``sarvanom serve`` against the same upstream.
 
-Run: ``python benchmarks/_floor.py UPSTREAM_URL`` (a loopback URL); it prints
-``READY <port>`` on stdout once listening on 127.0.0.1, and stops on SIGTERM/SIGINT.
-(No argparse here: the benchmarks' one parser lives in ``_common``, and this process stays
-as small as ``_server.py``.)
+Run: ``python benchmarks/_floor.py UPSTREAM [PORT]``. ``UPSTREAM`` is a loopback URL: a
+root (``http://127.0.0.1:PORT``) forwards each request to the same path there; a URL with a
+path (``http://127.0.0.1:PORT/api/chat``) forwards every request to that one endpoint.
+``PORT`` 0, the default, picks a free one. It prints ``READY <port>`` on stdout once
+listening on 127.0.0.1, and stops on SIGTERM/SIGINT. (No argparse here: the benchmarks' one
+parser lives in ``_common``, and this process stays as small as ``_server.py``.)
 """
 
 from __future__ import annotations
@@ -19,22 +24,27 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
+#: Connections to the upstream at most: the SDK transport's default.
+CONNECTION_LIMIT = 256
 SESSION = web.AppKey("floor_session", aiohttp.ClientSession)
 UPSTREAM = web.AppKey("floor_upstream", str)
+FIXED_PATH = web.AppKey("floor_fixed_path", bool)
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
     body = await request.read()
-    session = request.app[SESSION]
-    async with session.post(request.app[UPSTREAM], data=body,
-                            headers={"Content-Type": "application/json"}) as reply:
+    upstream = request.app[UPSTREAM]
+    target = upstream if request.app[FIXED_PATH] else upstream + request.path
+    async with request.app[SESSION].post(target, data=body,
+                                         headers={"Content-Type": "application/json"}) as reply:
         if b'"stream":true' not in body:
             return web.Response(body=await reply.read(), status=reply.status,
-                                content_type="application/json")
+                                content_type=reply.content_type)
         out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await out.prepare(request)
         async for line in reply.content:
@@ -44,22 +54,23 @@ async def forward(request: web.Request) -> web.StreamResponse:
         return out
 
 
-async def serve(upstream: str) -> None:
+async def serve(upstream: str, port: int = 0) -> None:
     app = web.Application()
-    app[UPSTREAM] = upstream.rstrip("/") + "/api/chat"
+    app[UPSTREAM] = upstream.rstrip("/")
+    app[FIXED_PATH] = urlsplit(upstream).path.strip("/") != ""
     app.router.add_post("/{tail:.*}", forward)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+    connector = aiohttp.TCPConnector(limit=CONNECTION_LIMIT)
+    async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=512)
+        site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
         await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        print(f"READY {port}", flush=True)
+        print(f"READY {runner.addresses[0][1]}", flush=True)  # the bound port when 0 was asked
         try:
             await stop.wait()
         finally:
@@ -67,9 +78,9 @@ async def serve(upstream: str) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) != 2 or not sys.argv[1].startswith("http://127.0.0.1:"):
-        sys.exit("usage: _floor.py http://127.0.0.1:PORT  (the upstream, loopback only)")
-    asyncio.run(serve(sys.argv[1]))
+    if len(sys.argv) not in (2, 3) or not sys.argv[1].startswith("http://127.0.0.1:"):
+        sys.exit("usage: _floor.py http://127.0.0.1:PORT[/PATH] [PORT]  (loopback only)")
+    asyncio.run(serve(sys.argv[1], int(sys.argv[2]) if len(sys.argv) == 3 else 0))
 
 
 if __name__ == "__main__":

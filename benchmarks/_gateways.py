@@ -1,5 +1,5 @@
 """Gateways in child processes for the benchmarks: ``sarvanom serve``, the floor forwarder
-(``_forwarder.py``) and LiteLLM's proxy, each forwarding OpenAI chat requests to one
+(``_floor.py``) and LiteLLM's proxy, each forwarding OpenAI chat requests to one
 loopback upstream (``_server.py``), with what a benchmark reads about them: cold start,
 CPU time and resident memory of the process and its children (``/proc``).
 
@@ -231,9 +231,9 @@ def sarvanom_gateway(upstream: str, *, in_flight: int = 256, args: tuple[str, ..
 
 def forwarder(upstream: str, ready: Callable[[str], bool] = answer
               ) -> contextlib.AbstractContextManager[Gateway]:
-    """The floor: ``_forwarder.py`` in front of ``upstream``."""
+    """The floor: ``_floor.py`` in front of ``upstream``."""
     port = free_port()
-    command = [sys.executable, str(HERE / "_forwarder.py"), upstream, str(port)]
+    command = [sys.executable, str(HERE / "_floor.py"), upstream, str(port)]
     return _spawn("floor forwarder", command, clean_env(), port, ready)
 
 

@@ -15,7 +15,7 @@ the transport instead of spilling over to the stub, and every timeout is raised 
 ``LIMIT``) so none of the queued requests fails.
 
 **Gateway.** The gateway (``sarvanom serve``, chain ``remote_gpu`` in OpenAI's protocol,
-``--max-in-flight`` and its bulkhead at N, timeouts raised) and the floor (``_forwarder.py``:
+``--max-in-flight`` and its bulkhead at N, timeouts raised) and the floor (``_floor.py``:
 a bare aiohttp.web handler forwarding with a plain aiohttp client, also 256 connections
 upstream) each run in a child in front of an upstream that holds every answer for a
 minute. A separate client process opens N connections and sends one chat request on each;

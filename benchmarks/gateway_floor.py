@@ -62,7 +62,7 @@ GATEWAY_ENV = {"SARVANOM_MAX_CONCURRENCY": "ollama_local=256"}
 @contextlib.contextmanager
 def floor_process(upstream: str) -> Iterator[ServerURL]:
     """``_floor.py`` forwarding to ``upstream``, in its own process; yields its root URL."""
-    command = [sys.executable, str(HERE / "_floor.py"), upstream]
+    command = [sys.executable, str(HERE / "_floor.py"), upstream + "/api/chat"]
     with _child(command, "READY ") as (line, pid):
         yield _url(f"http://127.0.0.1:{line.split()[1]}", pid)
 

@@ -39,7 +39,9 @@ Call = Callable[[], Awaitable[object]]
 def gateway_process(ollama_url: str, **environ: str) -> Iterator[ServerURL]:
     """``sarvanom serve`` on a free loopback port, its chain the Ollama at ``ollama_url``
     (the emulator's, or ``_server.py``), ``environ`` added to its environment; yields its
-    base URL, which knows its process."""
+    base URL, which knows its process. One process on asyncio (``SARVANOM_GATEWAY_WORKERS=1``,
+    ``SARVANOM_GATEWAY_LOOP=asyncio``) unless ``environ`` says otherwise: its pid is the one
+    serving, so the CPU read from it is the gateway's, on the same loop as the floor's."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -48,6 +50,8 @@ def gateway_process(ollama_url: str, **environ: str) -> Iterator[ServerURL]:
         "OLLAMA_BASE_URL": ollama_url,
         "SARVANOM_PROVIDERS": "ollama_local",
         "SARVANOM_CACHE_TTL_SECONDS": "0",
+        "SARVANOM_GATEWAY_WORKERS": "1",
+        "SARVANOM_GATEWAY_LOOP": "asyncio",
         **environ,
     }
     env.pop("SARVANOM_GATEWAY_TOKEN", None)

@@ -17,7 +17,7 @@ per-round ratios to raw aiohttp (async) or raw requests (sync) of the same round
 (``time.process_time``, all threads of this process; steadier than req/s on a shared box).
 
 Gateways (each its own process): ``sarvanom serve`` (chain: ``remote_gpu`` at the upstream,
-cache off, metrics on when prometheus-client is installed), the floor (``_forwarder.py``: a
+cache off, metrics on when prometheus-client is installed), the floor (``_floor.py``: a
 bare aiohttp.web handler forwarding the body with a plain aiohttp client) and LiteLLM's
 proxy (``litellm --config``, one worker, no master key, no callbacks, no database), driven
 by an aiohttp client in this process at 1 and 64 connections in alternating rounds.

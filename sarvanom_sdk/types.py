@@ -61,6 +61,9 @@ class ProviderName(str, enum.Enum):
         """Return the member named ``value``; :class:`InvalidRequestError` otherwise."""
         if isinstance(value, ProviderName):
             return value
+        known = _PROVIDERS_BY_VALUE.get(value) if type(value) is str else None
+        if known is not None:
+            return known
         try:
             return cls(str(value).strip().lower())
         except ValueError:
@@ -69,6 +72,8 @@ class ProviderName(str, enum.Enum):
                 field_name, f"unknown provider {value!r}; allowed: {allowed}"
             ) from None
 
+
+_PROVIDERS_BY_VALUE = {p.value: p for p in ProviderName}
 
 #: Providers that cost money; used only when paid use is enabled.
 PAID_PROVIDERS = frozenset({ProviderName.OPENAI, ProviderName.ANTHROPIC})
@@ -205,6 +210,8 @@ def _encodable(field_name: str, text: str) -> None:
     """Refuse a lone UTF-16 surrogate (F12): valid in JSON and in a Python str, it cannot
     be sent to any provider (``UnicodeEncodeError``); clients that cut an emoji in half
     send one."""
+    if text.isascii():  # no surrogate: skips the copy an encode makes
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -273,7 +280,7 @@ class LLMRequest:
         if (self.prompt is None) == (self.messages is None):
             raise InvalidRequestError("prompt", "give exactly one of 'prompt' or 'messages'")
         if self.prompt is not None:
-            if not isinstance(self.prompt, str) or not self.prompt.strip():
+            if not isinstance(self.prompt, str) or not self.prompt or self.prompt.isspace():
                 raise InvalidRequestError("prompt", "must be a non-empty string")
             _encodable("prompt", self.prompt)
         else:

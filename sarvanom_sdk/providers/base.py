@@ -26,7 +26,9 @@ def clean_text(text: str) -> str:
     ``json.loads`` turns a provider's ``"\\ud83d"`` (half an emoji) into a lone surrogate,
     a str that raises ``UnicodeEncodeError`` wherever it is later encoded (a socket, a
     cache, a log file). A surrogate pair split into two escapes is joined into its real
-    character. Costs one UTF-8 encode when the text is clean."""
+    character. Costs one scan when the text is ASCII, one UTF-8 encode otherwise."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

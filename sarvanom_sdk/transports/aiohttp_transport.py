@@ -213,6 +213,10 @@ def _disown(session: Any, keeper: Any) -> None:
 
 
 class AiohttpByteStream:
+    """An open 2xx streamed reply (read by one task at a time)."""
+
+    __slots__ = ("_response", "status", "headers", "_decoder", "_client_error", "_ended")
+
     def __init__(self, response: Any, max_bytes: int, client_error: type[Exception]) -> None:
         self._response = response
         self.status: int = response.status
@@ -222,18 +226,27 @@ class AiohttpByteStream:
         self._ended = False
 
     async def read(self, timeout: float) -> bytes:
-        """The next decoded bytes (b"" only at the end), within ``timeout``."""
+        """The next decoded bytes (b"" only at the end), within ``timeout``. Bytes already
+        received are taken without waiting (no timer); a wait is bounded by what is left
+        of ``timeout``."""
+        content = self._response.content
+        ends: float | None = None
         try:
-            async with _timeout(timeout):
-                while not self._ended:
-                    raw = await self._response.content.readany()
-                    if not raw:
-                        self._ended = True
-                        return self._decoder.finish()
-                    data = self._decoder.feed(raw)
-                    if data:
-                        return data
-                return b""
+            while not self._ended:
+                raw = content.read_nowait()
+                if not raw and not content.at_eof():
+                    if ends is None:
+                        ends = asyncio.get_running_loop().time() + timeout
+                    left = ends - asyncio.get_running_loop().time()
+                    async with _timeout(max(left, 0.0)):
+                        raw = await content.readany()
+                if not raw:
+                    self._ended = True
+                    return self._decoder.finish()
+                data = self._decoder.feed(raw)
+                if data:
+                    return data
+            return b""
         except _TIMEOUTS:
             raise ProviderTimeout(f"no data for {timeout:.1f}s") from None
         except self._client_error as err:

@@ -148,7 +148,7 @@ def _finish_if_arrived(response: Any) -> None:
     the connection back to the pool at the body's end. Anything else — nothing there
     yet, more data, another framing, an error — leaves the connection to be closed."""
     raw = response.raw
-X
+    reader: Any = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's reader
     connection = getattr(raw, "_connection", None)
     sock = getattr(connection, "sock", None)
     if not getattr(raw, "chunked", False) or sock is None or not hasattr(reader, "peek"):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._fastinit import fast_init
 from .errors import BadResponseError, excerpt
 
 # Built once: ``json.dumps`` with any non-default argument builds a new encoder per call.
@@ -21,6 +22,7 @@ _COMPACT_ASCII = json.JSONEncoder(separators=(",", ":")).encode
 _SPACE = frozenset(b" \t\n\r\x0b\x0c")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpCall:
     """One HTTP request to a provider. ``secrets`` are the values that must never be shown
@@ -47,6 +49,7 @@ class HttpCall:
         return f"HttpCall(method={self.method!r}, url={self.url!r}, headers=<hidden>)"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpReply:
     """A complete HTTP reply. ``headers`` keys are lower-case."""

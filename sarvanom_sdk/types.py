@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ._fastinit import fast_init
 from .chat import (
     Content,
     ResponseFormat,
@@ -109,6 +110,7 @@ TIERS = ("simple", "complex", "critical")
 _NOTHING: frozenset[str] = frozenset()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One turn of a conversation (validated when a request is built from it).
@@ -227,6 +229,7 @@ def new_trace_id() -> str:
     return os.urandom(16).hex()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LLMRequest:
     """One completion request.
@@ -428,6 +431,7 @@ class LLMRequest:
         return "\n".join(f"{m.role}: {m.text}" for m in self.messages or ())
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int = 0
@@ -445,6 +449,7 @@ class Usage:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One entry of the attempt trail: a provider considered for a request.
@@ -479,6 +484,7 @@ class Attempt:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
     """The answer to a request. ``success`` is False only for the stub's answer.
@@ -519,6 +525,7 @@ class LLMResponse:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
     """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``.

@@ -169,6 +169,8 @@ def _finish_if_arrived(response: Any) -> None:
 
 
 def _read_all(response: Any, deadline: float, decoder: BodyDecoder) -> bytes:
+    """The whole decoded body. A body with a declared length ends when that many bytes
+    have come (urllib3 has then given the connection back): no read just to see the end."""
     chunks: list[bytes] = []
     while True:
         raw = _read_some(response, deadline)
@@ -176,6 +178,9 @@ def _read_all(response: Any, deadline: float, decoder: BodyDecoder) -> bytes:
             chunks.append(decoder.finish())
             return b"".join(chunks)
         chunks.append(decoder.feed(raw))
+        if getattr(response.raw, "length_remaining", None) == 0:
+            chunks.append(decoder.finish())
+            return b"".join(chunks)
 
 
 def _read_some(response: Any, deadline: float) -> bytes:

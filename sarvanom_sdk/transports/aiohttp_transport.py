@@ -68,6 +68,7 @@ class AiohttpTransport:
         self._aiohttp: Any = None
         self._keeper: Any = None
         self._no_limit: Any = None
+        self._limits: dict[float, Any] = {}  # ClientTimeout by total seconds
         renew_after_fork(self)
 
     def after_fork_in_child(self) -> None:
@@ -167,7 +168,10 @@ class AiohttpTransport:
         body = call.body_bytes()
         ends = None if timeout is None else self._loop.time() + timeout  # type: ignore[union-attr]
         for last_try in (False, True):
-            limit = self._no_limit if ends is None else self._limit_for(ends)
+            if ends is None:
+                limit = self._no_limit
+            else:  # the first try: the whole timeout; a second: what is left of it
+                limit = self._limit_for(ends, None if last_try else timeout)
             try:
                 return await session.request(
                     call.method, call.url, headers=headers, data=body, allow_redirects=False,
@@ -178,8 +182,19 @@ class AiohttpTransport:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _limit_for(self, ends: float) -> Any:
-        """An aiohttp ``ClientTimeout`` ending at loop time ``ends`` (never rounded up)."""
+    def _limit_for(self, ends: float, timeout: float | None = None) -> Any:
+        """An aiohttp ``ClientTimeout`` ending at loop time ``ends`` (never rounded up).
+        Given the ``timeout`` that ``ends`` was computed from just now, the limit is that
+        timeout itself, made once per value (most calls get the attempt timeout)."""
+        if timeout is not None:
+            limit = self._limits.get(timeout)
+            if limit is None:
+                if len(self._limits) >= 64:
+                    self._limits.clear()
+                limit = self._limits[timeout] = self._aiohttp.ClientTimeout(
+                    total=timeout, sock_connect=self._connect_timeout, ceil_threshold=_NEVER
+                )
+            return limit
         left = ends - self._loop.time()  # type: ignore[union-attr]
         if left <= 0:
             raise ProviderTimeout("no time left for the request")

@@ -7,7 +7,12 @@ from types import MappingProxyType
 
 import pytest
 
-from sarvanom_sdk.errors import BadResponseError, InvalidRequestError, ProviderConnectionError
+from sarvanom_sdk.errors import (
+    BadResponseError,
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderTimeout,
+)
 from sarvanom_sdk.http import HttpCall, HttpReply
 from sarvanom_sdk.providers.base import clean_text
 from sarvanom_sdk.routing import quota_exhausted_for
@@ -92,3 +97,21 @@ def test_issue18_provider_names_parse_the_same_way_with_the_lookup() -> None:
     assert LLMRequest(prompt="x", provider=" Remote_GPU ").provider is ProviderName.REMOTE_GPU
     with pytest.raises(InvalidRequestError, match="unknown provider"):
         LLMRequest(prompt="x", provider="nope")
+
+
+def test_issue18_the_async_transports_limit_is_exact_and_never_rounded_up() -> None:
+    """aiohttp rounds a timeout of 5 s or more up to the next whole second of loop time
+    (``ceil_threshold``); the SDK's deadline must not grow by up to a second."""
+    import aiohttp
+
+    from sarvanom_sdk.transports.aiohttp_transport import AiohttpTransport
+
+    transport = AiohttpTransport(connect_timeout=2.0)
+    transport._aiohttp = aiohttp
+    first = transport._limit_for(0.0, 15.0)
+    assert (first.total, first.sock_connect, first.connect) == (15.0, 2.0, None)
+    assert first.ceil_threshold > 10**9
+    assert transport._limit_for(0.0, 15.0) is first  # made once per value
+    with pytest.raises(ProviderTimeout):  # a second try with no time left
+        transport._loop = type("Loop", (), {"time": staticmethod(lambda: 1.0)})()
+        transport._limit_for(0.5)

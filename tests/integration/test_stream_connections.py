@@ -97,15 +97,16 @@ class _NDJSONServer(asyncio.Protocol):
             if len(rest) < length:
                 return
             self.buffer = rest[length:]
-            self.transport.write(
+            head = (
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n" + _chunk(LINE) + _chunk(DONE)
             )
             end = b"0\r\n\r\n"
             if self.late:
+                self.transport.write(head)
                 asyncio.get_running_loop().call_later(self.late, self.transport.write, end)
-            else:
-                self.transport.write(end)
+            else:  # one write: the end arrives with the done line, as from a busy server
+                self.transport.write(head + end)
 
 
 class _Server:

@@ -64,11 +64,12 @@ def make_request(prompt: str | LLMRequest | None, options: Mapping[str, Any]) ->
     """An LLMRequest from ``complete()``'s arguments (validated; no network)."""
     if not options:
         return prompt if isinstance(prompt, LLMRequest) else LLMRequest(prompt=prompt)
-    unknown = set(options) - _FIELDS
-    if unknown:
-        raise InvalidRequestError(
-            sorted(unknown)[0], f"not a request field; allowed: {', '.join(sorted(_FIELDS))}"
-        )
+    for name in options:
+        if name not in _FIELDS:
+            unknown = sorted(set(options) - _FIELDS)[0]
+            raise InvalidRequestError(
+                unknown, f"not a request field; allowed: {', '.join(sorted(_FIELDS))}"
+            )
     if isinstance(prompt, LLMRequest):
         return replace(prompt, **options) if options else prompt
     return LLMRequest(prompt=prompt, **options)

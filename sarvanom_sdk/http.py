@@ -12,9 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._fastinit import fast_init
 from .errors import BadResponseError, excerpt
 
+# Built once: ``json.dumps`` with any non-default argument builds a new encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_COMPACT_ASCII = json.JSONEncoder(separators=(",", ":")).encode
+#: What ``bytes.strip()`` strips (ASCII whitespace).
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpCall:
     """One HTTP request to a provider. ``secrets`` are the values that must never be shown
@@ -31,16 +39,17 @@ class HttpCall:
         lone surrogate is sent ASCII-escaped (``\\ud83d``), which is valid JSON."""
         if self.json is None:
             return None
-        text = json.dumps(self.json, separators=(",", ":"), ensure_ascii=False)
+        text = _COMPACT(self.json)
         try:
             return text.encode()
         except UnicodeEncodeError:
-            return json.dumps(self.json, separators=(",", ":")).encode()
+            return _COMPACT_ASCII(self.json).encode()
 
     def __repr__(self) -> str:
         return f"HttpCall(method={self.method!r}, url={self.url!r}, headers=<hidden>)"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpReply:
     """A complete HTTP reply. ``headers`` keys are lower-case."""
@@ -54,17 +63,21 @@ class HttpReply:
 
     def json(self, provider: str = "") -> Any:
         """The body parsed as JSON; :class:`BadResponseError` for HTML, empty or bad JSON."""
-        if not self.body.strip():
-            raise BadResponseError("empty body", provider=provider, status=self.status)
-        content_type = self.headers.get("content-type", "")
-        if "html" in content_type or self.body.lstrip()[:1] == b"<":
+        body = self.body
+        first = body[0] if body else 32
+        if first in _SPACE:  # rare: look past the whitespace (no copy otherwise)
+            stripped = body.strip()
+            if not stripped:
+                raise BadResponseError("empty body", provider=provider, status=self.status)
+            first = stripped[0]
+        if first == 60 or "html" in self.headers.get("content-type", ""):  # 60: "<"
             raise BadResponseError(
                 "HTML instead of JSON (a tunnel or proxy page?)",
                 provider=provider,
                 status=self.status,
             )
         try:
-            return json.loads(self.body)
+            return json.loads(body)
         except ValueError:
             raise BadResponseError(
                 f"malformed JSON: {excerpt(self.text(), 80)}", provider=provider, status=self.status

@@ -95,6 +95,7 @@ _QUOTA_HEADERS = (
     ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
     ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
 )
+_RESET_KEYS = frozenset(reset for _, reset in _QUOTA_HEADERS)
 
 
 def quota_exhausted_for(
@@ -102,11 +103,14 @@ def quota_exhausted_for(
     status: int,
     clock: Callable[[], datetime] | None = None,
 ) -> float | None:
-    """Seconds the provider's own headers say it will refuse calls (None: no such word).
+    """Seconds the provider's own headers (lower-case names) say it will refuse calls
+    (None: no such word).
 
     A quota whose ``remaining`` is 0 is exhausted until its reset; a 429 names its reset
     in ``x-ratelimit-reset*`` even without a ``remaining`` header.
     """
+    if _RESET_KEYS.isdisjoint(headers):  # the common case: no reset header at all
+        return None
     longest: float | None = None
     now: datetime | None = None
     for remaining_key, reset_key in _QUOTA_HEADERS:

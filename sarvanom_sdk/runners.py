@@ -8,6 +8,11 @@ stream early, or cancellation); the flow is closed so it can give back a breaker
 without counting an outcome.
 
 Started calls run on a small shared thread pool (sync) or as tasks (async).
+
+What each effect means is written once per I/O flavour (``_perform`` / ``_aperform``);
+the loop around it exists as a generator (``drive``/``adrive``, for streams) and as a
+plain function or coroutine (``run``/``arun``, for flows that emit nothing), because a
+``complete()`` should not pay for an async generator per call (issue 18).
 """
 
 from __future__ import annotations
@@ -41,8 +46,7 @@ Item = StreamChunk | LLMResponse
 def drive(
     flow: Flow, transport: SyncTransport, sleep: Callable[[float], Any] = time.sleep
 ) -> Iterator[Item]:
-    streams: list[Any] = []
-    started: list[Any] = []
+    held = _Held()
     result: Any = None
     error: ProviderError | None = None
     try:
@@ -53,42 +57,75 @@ def drive(
                 yield stop.value
                 return
             result, error = None, None
-            kind = type(effect)
+            if type(effect) is Emit:
+                yield effect.chunk
+                continue
             try:
-                if kind is Send:
-                    result = transport.send(effect.call, effect.timeout)
-                elif kind is Enter:
-                    result = effect.bulkhead.enter_sync(effect.timeout)
-                elif kind is Start:
-                    send = effect.send
-                    result = _pool().submit(transport.send, send.call, send.timeout)
-                    started.append(result)
-                elif kind is WaitFirst:
-                    result = _wait_first_sync(effect.handles, effect.timeout)
-                elif kind is Cancel:
-                    effect.handle.cancel()
-                elif kind is Read:
-                    result = effect.stream.read(effect.timeout)
-                elif kind is Emit:
-                    yield effect.chunk
-                elif kind is OpenStream:
-                    result = transport.open_stream(effect.call, effect.timeout)
-                    if hasattr(result, "read"):
-                        streams.append(result)
-                elif kind is CloseStream:
-                    _forget(streams, effect.stream).close()
-                elif kind is Sleep:
-                    sleep(effect.seconds)
-                elif kind is Probe:
-                    _probe_thread(transport, effect)
+                result = _perform(effect, transport, sleep, held)
             except ProviderError as exc:
                 error = exc
     finally:
         flow.close()
-        for stream in streams:
-            stream.close()
-        for handle in started:
-            handle.cancel()
+        held.close()
+
+
+def run(
+    flow: Flow, transport: SyncTransport, sleep: Callable[[float], Any] = time.sleep
+) -> LLMResponse:
+    """Run a flow that emits nothing (``complete``, ``embed``) to its response: the loop
+    of :func:`drive` as a plain function (no generator per call); a chunk the flow
+    emits anyway is dropped."""
+    held = _Held()
+    result: Any = None
+    error: ProviderError | None = None
+    try:
+        while True:
+            try:
+                effect = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result, error = None, None
+            try:
+                result = _perform(effect, transport, sleep, held)
+            except ProviderError as exc:
+                error = exc
+    finally:
+        flow.close()
+        held.close()
+
+
+def _perform(
+    effect: Any, transport: SyncTransport, sleep: Callable[[float], Any], held: _Held
+) -> Any:
+    """Perform one effect (but Emit) with the sync transport: its result."""
+    kind = type(effect)
+    if kind is Send:
+        return transport.send(effect.call, effect.timeout)
+    if kind is Read:
+        return effect.stream.read(effect.timeout)
+    if kind is Enter:
+        return effect.bulkhead.enter_sync(effect.timeout)
+    if kind is Start:
+        send = effect.send
+        handle = _pool().submit(transport.send, send.call, send.timeout)
+        held.started.append(handle)
+        return handle
+    if kind is WaitFirst:
+        return _wait_first_sync(effect.handles, effect.timeout)
+    if kind is Cancel:
+        effect.handle.cancel()
+    elif kind is OpenStream:
+        opened = transport.open_stream(effect.call, effect.timeout)
+        if hasattr(opened, "read"):
+            held.streams.append(opened)
+        return opened
+    elif kind is CloseStream:
+        _forget(held.streams, effect.stream).close()
+    elif kind is Sleep:
+        sleep(effect.seconds)
+    elif kind is Probe:
+        _probe_thread(transport, effect)
+    return None
 
 
 async def adrive(
@@ -96,12 +133,7 @@ async def adrive(
     transport: AsyncTransport,
     sleep: Callable[[float], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[Item]:
-    if sleep is None:
-        import asyncio
-
-        sleep = asyncio.sleep
-    streams: list[Any] = []
-    started: list[Any] = []
+    held = _Held()
     result: Any = None
     error: ProviderError | None = None
     try:
@@ -113,65 +145,129 @@ async def adrive(
                 return
             result, error = None, None
             kind = type(effect)
+            if kind is Emit:
+                yield effect.chunk
+                continue
             try:
-                if kind is Send:
-                    result = await transport.send(effect.call, effect.timeout)
-                elif kind is Enter:
-                    result = await effect.bulkhead.enter_async(effect.timeout)
-                elif kind is Start:
-                    import asyncio
-
-                    send = effect.send
-                    result = asyncio.ensure_future(transport.send(send.call, send.timeout))
-                    started.append(result)
-                elif kind is WaitFirst:
-                    result = await _wait_first_async(effect.handles, effect.timeout)
-                elif kind is Cancel:
-                    await _cancel_async(effect.handle)
-                elif kind is Read:
+                if kind is Read:  # a stream's common effect: no coroutine in between
                     result = await effect.stream.read(effect.timeout)
-                elif kind is Emit:
-                    yield effect.chunk
-                elif kind is OpenStream:
-                    result = await transport.open_stream(effect.call, effect.timeout)
-                    if hasattr(result, "read"):
-                        streams.append(result)
-                elif kind is CloseStream:
-                    await _forget(streams, effect.stream).close()
-                elif kind is Sleep:
-                    await sleep(effect.seconds)
-                elif kind is Probe:
-                    import asyncio
-
-                    task = asyncio.ensure_future(transport.send(effect.call, effect.timeout))
-                    _BACKGROUND.add(task)  # a task only weakly referenced may vanish
-                    task.add_done_callback(_BACKGROUND.discard)
-                    task.add_done_callback(_reporter(effect))
+                else:
+                    result = await _aperform(effect, transport, sleep, held)
             except ProviderError as exc:
                 error = exc
     finally:
         flow.close()
-        for stream in streams:
-            await stream.close()
-        for handle in started:
-            handle.cancel()
+        await held.aclose()
 
 
-def run(
-    flow: Flow, transport: SyncTransport, sleep: Callable[[float], Any] = time.sleep
+async def arun(
+    flow: Flow,
+    transport: AsyncTransport,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
 ) -> LLMResponse:
-    """Run a flow that emits nothing (``complete``) to its response (the last item)."""
-    item: Any = None
-    for item in drive(flow, transport, sleep):  # noqa: B007
-        pass
-    return item  # type: ignore[no-any-return]
+    """Run a flow that emits nothing (``complete``, ``embed``) to its response: the loop
+    of :func:`adrive` as a plain coroutine (no async generator per call, and a ``Send``
+    awaited with no coroutine in between); a chunk the flow emits anyway is dropped."""
+    held = _Held()
+    result: Any = None
+    error: ProviderError | None = None
+    try:
+        while True:
+            try:
+                effect = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result, error = None, None
+            try:
+                if type(effect) is Send:
+                    result = await transport.send(effect.call, effect.timeout)
+                else:
+                    result = await _aperform(effect, transport, sleep, held)
+            except ProviderError as exc:
+                error = exc
+    finally:
+        flow.close()
+        await held.aclose()
 
 
-async def arun(flow: Flow, transport: AsyncTransport) -> LLMResponse:
-    item: Any = None
-    async for item in adrive(flow, transport):  # noqa: B007
-        pass
-    return item  # type: ignore[no-any-return]
+async def _aperform(
+    effect: Any,
+    transport: AsyncTransport,
+    sleep: Callable[[float], Awaitable[Any]] | None,
+    held: _Held,
+) -> Any:
+    """Perform one effect (but Emit) on the event loop: its result."""
+    import asyncio
+
+    kind = type(effect)
+    if kind is Send:
+        return await transport.send(effect.call, effect.timeout)
+    if kind is Read:
+        return await effect.stream.read(effect.timeout)
+    if kind is Enter:
+        return await effect.bulkhead.enter_async(effect.timeout)
+    if kind is Start:
+        send = effect.send
+        task = asyncio.ensure_future(transport.send(send.call, send.timeout))
+        held.started.append(task)
+        return task
+    if kind is WaitFirst:
+        return await _wait_first_async(effect.handles, effect.timeout)
+    if kind is Cancel:
+        await _cancel_async(effect.handle)
+    elif kind is OpenStream:
+        opened = await transport.open_stream(effect.call, effect.timeout)
+        if hasattr(opened, "read"):
+            held.streams.append(opened)
+        return opened
+    elif kind is CloseStream:
+        await _forget(held.streams, effect.stream).close()
+    elif kind is Sleep:
+        await (sleep or asyncio.sleep)(effect.seconds)
+    elif kind is Probe:
+        task = asyncio.ensure_future(transport.send(effect.call, effect.timeout))
+        _BACKGROUND.add(task)  # a task only weakly referenced may vanish
+        task.add_done_callback(_BACKGROUND.discard)
+        task.add_done_callback(_reporter(effect))
+    return None
+
+
+class _Held:
+    """What a driver must give back when it stops for any reason: the streams the flow
+    opened and did not close (closed), the calls it started and did not collect
+    (cancelled). Its lists are made on first use (most calls open and start nothing)."""
+
+    __slots__ = ("_streams", "_started")
+
+    def __init__(self) -> None:
+        self._streams: list[Any] | None = None
+        self._started: list[Any] | None = None
+
+    @property
+    def streams(self) -> list[Any]:
+        if self._streams is None:
+            self._streams = []
+        return self._streams
+
+    @property
+    def started(self) -> list[Any]:
+        if self._started is None:
+            self._started = []
+        return self._started
+
+    def close(self) -> None:
+        for stream in self._streams or ():
+            stream.close()
+        self._cancel()
+
+    async def aclose(self) -> None:
+        for stream in self._streams or ():
+            await stream.close()
+        self._cancel()
+
+    def _cancel(self) -> None:
+        for handle in self._started or ():
+            handle.cancel()
 
 
 _BACKGROUND: set[Any] = set()

@@ -185,7 +185,8 @@ def _relay(
                     sent.reasoning.append(event.reasoning)
                     sent.tool_calls.extend(event.tool_calls)
                     delivered += len(event.text) + len(event.reasoning)
-                    delivered += sum(len(d.arguments) + 1 for d in event.tool_calls)
+                    if event.tool_calls:
+                        delivered += sum(len(d.arguments) + 1 for d in event.tool_calls)
                     last_content = clock.monotonic()
                     yield Emit(
                         StreamChunk(

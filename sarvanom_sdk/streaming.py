@@ -151,6 +151,8 @@ class NDJSONDecoder:
 
     def _parse(self, line: bytes) -> Any:
         try:
+            if line[:1] == b"{":  # an object, so UTF-8 (json.loads would detect it per line)
+                return json.loads(line.decode("utf-8", "surrogatepass"))
             return json.loads(line)
         except ValueError:
             text = redact(line[:80].decode("utf-8", errors="replace"), self._secrets)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ._fastinit import fast_init
 from .chat import (
     Content,
     ResponseFormat,
@@ -61,6 +62,9 @@ class ProviderName(str, enum.Enum):
         """Return the member named ``value``; :class:`InvalidRequestError` otherwise."""
         if isinstance(value, ProviderName):
             return value
+        known = _PROVIDERS_BY_VALUE.get(value) if type(value) is str else None
+        if known is not None:
+            return known
         try:
             return cls(str(value).strip().lower())
         except ValueError:
@@ -69,6 +73,8 @@ class ProviderName(str, enum.Enum):
                 field_name, f"unknown provider {value!r}; allowed: {allowed}"
             ) from None
 
+
+_PROVIDERS_BY_VALUE = {p.value: p for p in ProviderName}
 
 #: Providers that cost money; used only when paid use is enabled.
 PAID_PROVIDERS = frozenset({ProviderName.OPENAI, ProviderName.ANTHROPIC})
@@ -104,6 +110,7 @@ TIERS = ("simple", "complex", "critical")
 _NOTHING: frozenset[str] = frozenset()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One turn of a conversation (validated when a request is built from it).
@@ -205,6 +212,8 @@ def _encodable(field_name: str, text: str) -> None:
     """Refuse a lone UTF-16 surrogate (F12): valid in JSON and in a Python str, it cannot
     be sent to any provider (``UnicodeEncodeError``); clients that cut an emoji in half
     send one."""
+    if text.isascii():  # no surrogate: skips the copy an encode makes
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -220,6 +229,7 @@ def new_trace_id() -> str:
     return os.urandom(16).hex()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LLMRequest:
     """One completion request.
@@ -273,7 +283,7 @@ class LLMRequest:
         if (self.prompt is None) == (self.messages is None):
             raise InvalidRequestError("prompt", "give exactly one of 'prompt' or 'messages'")
         if self.prompt is not None:
-            if not isinstance(self.prompt, str) or not self.prompt.strip():
+            if not isinstance(self.prompt, str) or not self.prompt or self.prompt.isspace():
                 raise InvalidRequestError("prompt", "must be a non-empty string")
             _encodable("prompt", self.prompt)
         else:
@@ -421,6 +431,7 @@ class LLMRequest:
         return "\n".join(f"{m.role}: {m.text}" for m in self.messages or ())
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int = 0
@@ -438,6 +449,7 @@ class Usage:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One entry of the attempt trail: a provider considered for a request.
@@ -472,6 +484,7 @@ class Attempt:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LLMResponse:
     """The answer to a request. ``success`` is False only for the stub's answer.
@@ -512,6 +525,7 @@ class LLMResponse:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
     """A piece of a streamed answer. ``reasoning`` pieces come separately from ``text``.

@@ -128,17 +128,19 @@ class ProviderCircuit:
     def admit(self) -> int | str:
         """``ADMITTED`` (or ``CLEAN``), ``TRIAL`` (the one half-open call) or the reason
         for skipping."""
-        now = self._clock.wall()
         hold = self._hold_until
         if self._shared_hold:  # a hold any process took (its mirror: no I/O)
             other = self._storage.hold_until
             hold = other if hold is None or (other is not None and other > hold) else hold
-        if hold is not None and now < hold:
+        if hold is not None and self._clock.wall() < hold:
             return f"rate limited until {_hms(hold)}"
         if self._remote:
             state, failures = self._state_and_counter()
         else:
             state, failures = self._storage.state, -1
+        if state == self._pb.STATE_CLOSED:  # the common case: no clock needed
+            return CLEAN if failures == 0 else ADMITTED
+        now = self._clock.wall()
         settled = self._settled(state, now)
         if settled is not None:
             return CLEAN if settled == ADMITTED and failures == 0 else settled

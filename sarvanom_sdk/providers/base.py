@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from .._fastinit import fast_init
 from ..chat import ToolCall, ToolCallDelta
 from ..http import HttpCall, HttpReply
 from ..types import LLMRequest, ProviderName, Usage
@@ -26,7 +27,9 @@ def clean_text(text: str) -> str:
     ``json.loads`` turns a provider's ``"\\ud83d"`` (half an emoji) into a lone surrogate,
     a str that raises ``UnicodeEncodeError`` wherever it is later encoded (a socket, a
     cache, a log file). A surrogate pair split into two escapes is joined into its real
-    character. Costs one UTF-8 encode when the text is clean."""
+    character. Costs one scan when the text is ASCII, one UTF-8 encode otherwise."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -37,12 +40,13 @@ def clean_text(text: str) -> str:
 def _clean_fields(value: object, names: tuple[str, ...]) -> None:
     for name in names:
         text = getattr(value, name)
-        if text:
+        if text and not text.isascii():
             cleaned = clean_text(text)
             if cleaned is not text:
                 object.__setattr__(value, name, cleaned)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Completion:
     """What a provider answered: the adapter's output for a whole reply. Its texts are
@@ -67,6 +71,7 @@ class Completion:
         _clean_fields(self, ("content", "reasoning", "model", "finish_reason"))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     """One decoded stream event.

@@ -94,7 +94,7 @@ class OllamaAdapter(WireAdapter):
         if not isinstance(content, str):
             raise self._no_answer(data, "message.content", reply)
         reasoning = _thinking(message)
-        if "<think>" in content[:64]:  # an older server's inline reasoning
+        if content.find("<think>", 0, 64) >= 0:  # an older server's inline reasoning
             splitter = ThinkSplitter()
             text, thought = splitter.feed(content)
             rest, more = splitter.finish()

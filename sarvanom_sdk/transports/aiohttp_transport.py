@@ -3,7 +3,10 @@
 A session cannot cross event loops, so when the client is used under a new loop (a second
 ``asyncio.run()``) a new session is made there; nor can it cross ``os.fork()``: a forked
 child lets go of the parent's session without touching it and makes its own. Whole
-replies are bounded by the caller's timeout; streamed reads by a per-read timeout.
+replies are bounded by the caller's timeout — aiohttp's own ``total`` timeout, which
+covers the connection, the request, the headers and every read of the body, with its
+rounding up to whole seconds turned off (no ``asyncio.timeout`` of our own per call: one
+timer per call instead of two); streamed reads by a per-read timeout.
 
 aiohttp's own decompression is off: ``response.read()`` would inflate a whole gzip body in
 memory whatever its size. Raw bytes are read with ``readany()`` and decoded by
@@ -27,6 +30,9 @@ from .headers import outgoing_headers
 
 #: asyncio's TimeoutError is the builtin one only from Python 3.11 on.
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
+#: ``ClientTimeout.ceil_threshold``: aiohttp rounds a timeout of at least this many seconds
+#: up to the next whole second of loop time; never, here (a deadline is a deadline).
+_NEVER = float("inf")
 
 if sys.version_info >= (3, 11):
     _timeout = asyncio.timeout
@@ -61,6 +67,8 @@ class AiohttpTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aiohttp: Any = None
         self._keeper: Any = None
+        self._no_limit: Any = None
+        self._limits: dict[float, Any] = {}  # ClientTimeout by total seconds
         renew_after_fork(self)
 
     def after_fork_in_child(self) -> None:
@@ -84,11 +92,12 @@ class AiohttpTransport:
 
             self._aiohttp = aiohttp
         aiohttp = self._aiohttp
+        # sock_connect, not connect: aiohttp's ``connect`` also bounds the wait for a
+        # free pooled connection, which under load is queueing, not a dead provider.
+        self._no_limit = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit),
-            # sock_connect, not connect: aiohttp's ``connect`` also bounds the wait for a
-            # free pooled connection, which under load is queueing, not a dead provider.
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+            timeout=self._no_limit,
             auto_decompress=False,  # BodyDecoder inflates, with the size bounded
         )
         # Parked on this loop: asyncio.run() closes live async generators when the loop
@@ -100,8 +109,7 @@ class AiohttpTransport:
 
     async def send(self, call: HttpCall, timeout: float) -> HttpReply:
         try:
-            async with _timeout(timeout):
-                return await self._whole(await self._request(call))
+            return await self._whole(await self._request(call, timeout))
         except _TIMEOUTS:
             raise ProviderTimeout(f"no complete reply within {timeout:.1f}s") from None
         except self._aiohttp.ClientError as err:
@@ -124,33 +132,75 @@ class AiohttpTransport:
             raise
 
     async def _whole(self, response: Any) -> HttpReply:
-        """Read a reply's whole body (bounded) and give its connection back."""
+        """Read a reply's whole body (bounded) and give its connection back. A body whose
+        ``Content-Length`` is declared (and within the limit: the decoder's constructor
+        refuses a larger one) is read with one ``read()``, which stops at that length;
+        any other body is read piece by piece, so the limit cuts it while reading."""
         headers = lower_headers(response.headers.items())
         try:
-            body = await _read_all(response, BodyDecoder(headers, self._max_bytes))
+            decoder = BodyDecoder(headers, self._max_bytes)
+            if headers.get("content-length", "").isdigit():
+                body = decoder.feed(await response.read())
+                rest = decoder.finish()
+                if rest:
+                    body += rest
+            else:
+                body = await _read_all(response, decoder)
         finally:
             response.release()
         return HttpReply(response.status, headers, body)
 
-    async def _request(self, call: HttpCall) -> Any:
+    async def _request(self, call: HttpCall, timeout: float | None = None) -> Any:
         """Send ``call``; once more on a fresh connection if a pooled one turned out dead
         before the request went out (aiohttp: "Can not write request body").
+
+        ``timeout`` (seconds) bounds the whole exchange through aiohttp's ``total``
+        timeout, the body's reads included; a second try gets what is left of it. None:
+        the caller bounds the call itself (streams).
 
         Servers such as llama.cpp close a connection after a streamed reply without saying
         so; aiohttp has pooled it by then. A request that could not be written was never
         received, so sending it again is safe even for POST (RFC 9112, 9.3.1)."""
-        session = await self._session_for_loop()  # first: it imports aiohttp
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop() or session.closed:
+            session = await self._session_for_loop()  # first: it imports aiohttp
         headers = outgoing_headers(call.headers)
         body = call.body_bytes()
+        ends = None if timeout is None else self._loop.time() + timeout  # type: ignore[union-attr]
         for last_try in (False, True):
+            if ends is None:
+                limit = self._no_limit
+            else:  # the first try: the whole timeout; a second: what is left of it
+                limit = self._limit_for(ends, None if last_try else timeout)
             try:
                 return await session.request(
-                    call.method, call.url, headers=headers, data=body, allow_redirects=False
+                    call.method, call.url, headers=headers, data=body, allow_redirects=False,
+                    timeout=limit,
                 )
             except self._aiohttp.ClientOSError as err:
                 if last_try or "Can not write request body" not in str(err):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _limit_for(self, ends: float, timeout: float | None = None) -> Any:
+        """An aiohttp ``ClientTimeout`` ending at loop time ``ends`` (never rounded up).
+        Given the ``timeout`` that ``ends`` was computed from just now, the limit is that
+        timeout itself, made once per value (most calls get the attempt timeout)."""
+        if timeout is not None:
+            limit = self._limits.get(timeout)
+            if limit is None:
+                if len(self._limits) >= 64:
+                    self._limits.clear()
+                limit = self._limits[timeout] = self._aiohttp.ClientTimeout(
+                    total=timeout, sock_connect=self._connect_timeout, ceil_threshold=_NEVER
+                )
+            return limit
+        left = ends - self._loop.time()  # type: ignore[union-attr]
+        if left <= 0:
+            raise ProviderTimeout("no time left for the request")
+        return self._aiohttp.ClientTimeout(
+            total=left, sock_connect=self._connect_timeout, ceil_threshold=_NEVER
+        )
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -178,6 +228,10 @@ def _disown(session: Any, keeper: Any) -> None:
 
 
 class AiohttpByteStream:
+    """An open 2xx streamed reply (read by one task at a time)."""
+
+    __slots__ = ("_response", "status", "headers", "_decoder", "_client_error", "_ended")
+
     def __init__(self, response: Any, max_bytes: int, client_error: type[Exception]) -> None:
         self._response = response
         self.status: int = response.status
@@ -187,18 +241,27 @@ class AiohttpByteStream:
         self._ended = False
 
     async def read(self, timeout: float) -> bytes:
-        """The next decoded bytes (b"" only at the end), within ``timeout``."""
+        """The next decoded bytes (b"" only at the end), within ``timeout``. Bytes already
+        received are taken without waiting (no timer); a wait is bounded by what is left
+        of ``timeout``."""
+        content = self._response.content
+        ends: float | None = None
         try:
-            async with _timeout(timeout):
-                while not self._ended:
-                    raw = await self._response.content.readany()
-                    if not raw:
-                        self._ended = True
-                        return self._decoder.finish()
-                    data = self._decoder.feed(raw)
-                    if data:
-                        return data
-                return b""
+            while not self._ended:
+                raw = content.read_nowait()
+                if not raw and not content.at_eof():
+                    if ends is None:
+                        ends = asyncio.get_running_loop().time() + timeout
+                    left = ends - asyncio.get_running_loop().time()
+                    async with _timeout(max(left, 0.0)):
+                        raw = await content.readany()
+                if not raw:
+                    self._ended = True
+                    return self._decoder.finish()
+                data = self._decoder.feed(raw)
+                if data:
+                    return data
+            return b""
         except _TIMEOUTS:
             raise ProviderTimeout(f"no data for {timeout:.1f}s") from None
         except self._client_error as err:

@@ -45,14 +45,17 @@ class BodyDecoder:
         self._max = max_bytes
         self._raw = 0
         self._decoded = 0
-        length = headers.get("content-length", "").strip()
-        if length.isdigit() and int(length) > max_bytes:
+        length = headers.get("content-length")
+        if length and (length := length.strip()).isdigit() and int(length) > max_bytes:
             raise ResponseTooLarge(f"body of {length} bytes passes the {max_bytes}-byte limit")
-        self._coding = _coding(headers.get("content-encoding", ""))
+        encoding = headers.get("content-encoding")
+        self._coding = _coding(encoding) if encoding else ""
         self._members = 0  # gzip members finished
         self._inflater: zlib._Decompress | None = None
         # deflate: the first two bytes, until they tell zlib-wrapped from raw deflate.
         self._prefix: bytes | None = None
+        if not self._coding:
+            return
         if self._coding == "gzip":
             self._inflater = zlib.decompressobj(_GZIP_WBITS)
         elif self._coding == "deflate":

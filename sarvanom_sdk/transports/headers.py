@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from ..errors import ProviderConnectionError
 from .decoding import ACCEPT_ENCODING
@@ -24,9 +25,33 @@ _SENDABLE_VALUE = re.compile(r"[\t\x20-\x7e]*")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+#: Checked headers of the read-only mappings adapters build once and share between
+#: calls (``MappingProxyType``, keyed by identity; the value keeps the mapping alive, so
+#: its id cannot be reused). Bounded: cleared when full.
+_CHECKED: dict[int, tuple[Mapping[str, str], dict[str, str]]] = {}
+_CHECKED_MAX = 256
+
+
 def outgoing_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """``headers`` checked, with ``Accept-Encoding`` set to the codings the transports can
-    decode with a size bound (a caller's own Accept-Encoding is replaced)."""
+    decode with a size bound (a caller's own Accept-Encoding is replaced).
+
+    An adapter's read-only header mapping is checked once, on its first call; the dict
+    returned for it is then shared by every call (the HTTP libraries copy it, never
+    change it)."""
+    if type(headers) is not MappingProxyType:
+        return _checked(headers)
+    known = _CHECKED.get(id(headers))
+    if known is not None and known[0] is headers:
+        return known[1]
+    out = _checked(headers)
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED[id(headers)] = (headers, out)
+    return out
+
+
+def _checked(headers: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name):

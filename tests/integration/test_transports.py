@@ -146,3 +146,12 @@ def test_a_stream_idle_past_its_read_timeout_times_out(side, loopback):
     error, elapsed = timed(side.stream_read_all, get(f"{loopback.url}/trickle?interval=1"), 0.3)
     assert isinstance(error, ProviderTimeout)
     assert elapsed < 0.3 + MARGIN
+
+
+def test_issue18_a_long_body_with_a_declared_length_is_read_whole(side, loopback):
+    # More than one 64 KiB read (sync) and one read() call (async): the body's declared
+    # length ends the read, never a short body.
+    reply = side.send(get(f"{loopback.url}/big?n=300000"), 5)
+    assert reply.status == 200 and reply.body == b"a" * 300_000
+    again = side.send(get(f"{loopback.url}/big?n=70000"), 5)  # the connection is reusable
+    assert again.body == b"a" * 70_000

@@ -154,6 +154,8 @@ def bind_listeners(host: str, port: int, workers: int) -> list[list[socket.socke
                 if groups[0] is not group:  # the same port as the first group's
                     address = (address[0], groups[0][i].getsockname()[1], *address[2:])
                 try:
+                    if copies > 1 and groups[0] is group:
+                        address = _exclusive_probe(family, kind, proto, address)
                     sock.bind(address)
                 except OSError as error:  # worded as asyncio's, as with one process
                     raise OSError(
@@ -168,6 +170,19 @@ def bind_listeners(host: str, port: int, workers: int) -> list[list[socket.socke
             sock.close()
         raise
     return groups
+
+
+def _exclusive_probe(family: int, kind: int, proto: int, address: Any) -> Any:
+    """``address`` with its port chosen (for port 0), after checking that nothing listens
+    there: a socket without SO_REUSEPORT binds it first and is closed. Without this check
+    a second gateway (or any process of the same user with SO_REUSEPORT) would silently
+    share the port with this one instead of the bind failing."""
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        probe.bind(address)
+        return (address[0], probe.getsockname()[1], *address[2:])
 
 
 # -- shared metrics -------------------------------------------------------------------------

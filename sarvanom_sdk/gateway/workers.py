@@ -228,11 +228,11 @@ def prepare_worker_app(app: Any, supervisor: int | None = None) -> None:
     which worker answered) and a task that, every second, keeps this worker's gauges (in
     flight, waiting, breaker states) current for scrapes other workers answer (with
     shared metrics), and drains the worker (SIGTERM to itself) if its ``supervisor`` (a
-    pid; default: the parent now) is gone, so no orphan keeps serving."""
+    pid; default: the process that forked it) is gone, so no orphan keeps serving."""
     from .app import GATEWAY
 
     pid = str(os.getpid())
-    parent = supervisor if supervisor is not None else os.getppid()
+    parent = supervisor or _supervisor or os.getppid()
 
     async def stamp(request: Any, response: Any) -> None:
         response.headers[WORKER_HEADER] = pid
@@ -384,6 +384,8 @@ def _signal(pid: int | None, sig: int) -> None:
 
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+#: In a worker: its supervisor's pid (0 elsewhere).
+_supervisor = 0
 
 
 def _spawn(slot: _Slot, work: Callable[[int, bool], int], handlers: dict[int, Any]) -> None:
@@ -393,8 +395,11 @@ def _spawn(slot: _Slot, work: Callable[[int, bool], int], handlers: dict[int, An
     # blocked across the fork: a stop signal is never taken by the parent's handler in the
     # child; the child gets it once its own handlers are back
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the parent's code
+        global _supervisor
+        _supervisor = parent  # known now: the parent may die before the app is built
         code = 1
         try:
             for sig, handler in handlers.items():

@@ -11,12 +11,14 @@ median of the rounds; the gateway's CPU per request is the workers' (and supervi
 user+system time over the requests answered.
 
     python benchmarks/gateway_workers.py [--quick] [--rounds 3] [--seconds 5]
-        [--connections 64]
+        [--connections 64] [--instructions 1000]
 
 Printed: each configuration's throughput, the ratio 2 workers / 1 worker (target: near
 linear up to the core count, >= 1.8x; the load generator and the upstream share the same
 cores here, so say what the machine had: the load average is printed) and uvloop / asyncio
-at 1 worker (the ``fast`` extra is kept only if it gains >= 10 %).
+at 1 worker (the ``fast`` extra is kept only if it gains >= 10 %); with
+``--instructions N``, also the instructions the gateway executes per request on each loop,
+counted by callgrind over N requests: the figure a busy machine cannot disturb.
 """
 
 from __future__ import annotations
@@ -97,12 +99,15 @@ def _cpu(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def gateway(workers: int, loop: str, upstream: str) -> Iterator[Gateway]:
+def gateway(workers: int, loop: str, upstream: str, prefix: tuple[str, ...] = ()
+            ) -> Iterator[Gateway]:
+    """``sarvanom serve --workers N --loop L`` before ``upstream`` (run under ``prefix``,
+    e.g. valgrind, when given)."""
     env = {k: v for k, v in child_env().items()
            if not k.startswith(("SARVANOM_", "OLLAMA", "GPU_", "HUGGINGFACE", "PROMETHEUS_"))}
     env.update(OLLAMA_BASE_URL=upstream, SARVANOM_PROVIDERS="ollama_local",
                SARVANOM_CACHE_TTL_SECONDS="0", SARVANOM_MAX_CONCURRENCY="ollama_local=4096")
-    command = [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", "0",
+    command = [*prefix, sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", "0",
                "--workers", str(workers), "--loop", loop, "--log-level", "warning",
                "--max-in-flight", "1024"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
@@ -161,15 +166,18 @@ _LOADGEN = """
 import asyncio, json, sys, time
 import aiohttp
 url, connections, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-body = sys.argv[4].encode()
+body, left = sys.argv[4].encode(), int(sys.argv[5])
 async def main():
+    global left
     done = 0
     end = time.monotonic() + seconds
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker():
             nonlocal done
-            while time.monotonic() < end:
+            global left
+            while (time.monotonic() < end) if seconds else left > 0:
+                left -= 1
                 async with session.post(url + "/api/query", data=body,
                                         headers={"Content-Type": "application/json"}) as r:
                     await r.read()
@@ -181,11 +189,13 @@ asyncio.run(main())
 """
 
 
-def aiohttp_run(url: str, connections: int, seconds: float) -> tuple[int, float]:
-    """(200 answers, seconds) from aiohttp clients in a child process (no wrk)."""
+def aiohttp_run(url: str, connections: int, seconds: float, requests: int = 0
+                ) -> tuple[int, float]:
+    """(200 answers, seconds) from aiohttp clients in a child process (no wrk): for
+    ``seconds``, or (``seconds`` 0) until ``requests`` are answered."""
     done = subprocess.run([sys.executable, "-c", _LOADGEN, url, str(connections), str(seconds),
-                           json.dumps(BODY)],
-                          capture_output=True, text=True, timeout=seconds + 60, check=True,
+                           json.dumps(BODY), str(requests)],
+                          capture_output=True, text=True, timeout=seconds + 600, check=True,
                           env=child_env())
     count, elapsed = done.stdout.split()
     return int(count), float(elapsed)
@@ -194,6 +204,28 @@ def aiohttp_run(url: str, connections: int, seconds: float) -> tuple[int, float]
 def _reaped_children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def instructions_per_request(loop: str, upstream: str, requests: int) -> float:
+    """Instructions the gateway (1 worker) executes per request, counted by callgrind:
+    independent of the machine's load. Instrumentation is on only while ``requests``
+    requests are answered (after 200 unmeasured ones)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        prefix = ("valgrind", "--tool=callgrind", "--instr-atstart=no",
+                  f"--callgrind-out-file={out}")
+        with gateway(1, loop, upstream, prefix) as target:
+            aiohttp_run(target.url, 16, 0, requests=200)
+            subprocess.run(["callgrind_control", "-i", "on", str(target.process.pid)],
+                           capture_output=True, check=True)
+            aiohttp_run(target.url, 16, 0, requests=requests)
+            subprocess.run(["callgrind_control", "-i", "off", str(target.process.pid)],
+                           capture_output=True, check=True)
+        with open(out) as dump:
+            found = re.search(r"^totals: (\d+)", dump.read(), re.MULTILINE)
+    if found is None:
+        raise RuntimeError("callgrind wrote no totals")
+    return int(found.group(1)) / requests
 
 
 def drive(target: Gateway, upstream: ServerURL, connections: int, seconds: float,
@@ -220,10 +252,21 @@ def uvloop_installed() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
 
-def run(quick: bool, rounds: int, seconds: float, connections: int) -> list[Figure]:
+def instructions_figure(upstream: str, requests: int) -> Figure:
+    counts = {loop: instructions_per_request(loop, upstream, requests)
+              for loop in ("asyncio", "uvloop")}
+    return Figure("uvloop vs asyncio, instructions/request", counts["uvloop"],
+                  counts["asyncio"], "instr", "ratio", None,
+                  note=f"1 worker, callgrind, {requests} requests at 16 in flight; lower is "
+                  "better; load-independent")
+
+
+def run(quick: bool, rounds: int, seconds: float, connections: int,
+        instructions: int = 0) -> list[Figure]:
     if quick:
         rounds, seconds = 1, 2.0
     use_wrk = shutil.which("wrk") is not None
+    figures_extra: list[Figure] = []
     configs = [(1, "asyncio"), (2, "asyncio")]
     if uvloop_installed():
         configs += [(1, "uvloop"), (2, "uvloop")]
@@ -238,6 +281,11 @@ def run(quick: bool, rounds: int, seconds: float, connections: int) -> list[Figu
         for _ in range(rounds):
             for target in targets:
                 drive(target, upstream, connections, seconds, use_wrk)
+        if instructions and uvloop_installed():
+            if shutil.which("valgrind") and shutil.which("callgrind_control"):
+                figures_extra = [instructions_figure(upstream, instructions)]
+            else:
+                print("--instructions needs valgrind (apt-get install valgrind)")
     load_after = os.getloadavg()
     generator = "wrk -t1" if use_wrk else "aiohttp clients (one child process)"
     print(f"load generator: {generator}, {connections} connections, {seconds:g} s x {rounds} "
@@ -271,7 +319,7 @@ def run(quick: bool, rounds: int, seconds: float, connections: int) -> list[Figu
                 note=f"gateway CPU/req {statistics.median(fast.cpu_us):,.0f} vs "
                 f"{statistics.median(plain.cpu_us):,.0f} µs",
             ))
-    return figures
+    return figures + figures_extra
 
 
 def main() -> None:
@@ -282,9 +330,12 @@ def main() -> None:
                         help="seconds of load per round (default 5)")
     parser.add_argument("--connections", type=positive_int, default=64,
                         help="concurrent connections of the load generator (default 64)")
+    parser.add_argument("--instructions", type=positive_int, metavar="REQUESTS", default=0,
+                        help="also count the gateway's instructions per request, asyncio vs "
+                        "uvloop, under callgrind (load-independent; needs valgrind)")
     options = parser.parse_args()
     run_script(lambda: print(render(run(options.quick, options.rounds, options.seconds,
-                                        options.connections))))
+                                        options.connections, options.instructions))))
 
 
 if __name__ == "__main__":

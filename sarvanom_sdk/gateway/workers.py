@@ -154,6 +154,8 @@ def bind_listeners(host: str, port: int, workers: int) -> list[list[socket.socke
                 if groups[0] is not group:  # the same port as the first group's
                     address = (address[0], groups[0][i].getsockname()[1], *address[2:])
                 try:
+                    if copies > 1 and groups[0] is group:
+                        address = _exclusive_probe(family, kind, proto, address)
                     sock.bind(address)
                 except OSError as error:  # worded as asyncio's, as with one process
                     raise OSError(
@@ -168,6 +170,19 @@ def bind_listeners(host: str, port: int, workers: int) -> list[list[socket.socke
             sock.close()
         raise
     return groups
+
+
+def _exclusive_probe(family: int, kind: int, proto: int, address: Any) -> Any:
+    """``address`` with its port chosen (for port 0), after checking that nothing listens
+    there: a socket without SO_REUSEPORT binds it first and is closed. Without this check
+    a second gateway (or any process of the same user with SO_REUSEPORT) would silently
+    share the port with this one instead of the bind failing."""
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        probe.bind(address)
+        return (address[0], probe.getsockname()[1], *address[2:])
 
 
 # -- shared metrics -------------------------------------------------------------------------
@@ -213,11 +228,11 @@ def prepare_worker_app(app: Any, supervisor: int | None = None) -> None:
     which worker answered) and a task that, every second, keeps this worker's gauges (in
     flight, waiting, breaker states) current for scrapes other workers answer (with
     shared metrics), and drains the worker (SIGTERM to itself) if its ``supervisor`` (a
-    pid; default: the parent now) is gone, so no orphan keeps serving."""
+    pid; default: the process that forked it) is gone, so no orphan keeps serving."""
     from .app import GATEWAY
 
     pid = str(os.getpid())
-    parent = supervisor if supervisor is not None else os.getppid()
+    parent = supervisor or _supervisor or os.getppid()
 
     async def stamp(request: Any, response: Any) -> None:
         response.headers[WORKER_HEADER] = pid
@@ -369,6 +384,8 @@ def _signal(pid: int | None, sig: int) -> None:
 
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+#: In a worker: its supervisor's pid (0 elsewhere).
+_supervisor = 0
 
 
 def _spawn(slot: _Slot, work: Callable[[int, bool], int], handlers: dict[int, Any]) -> None:
@@ -378,8 +395,11 @@ def _spawn(slot: _Slot, work: Callable[[int, bool], int], handlers: dict[int, An
     # blocked across the fork: a stop signal is never taken by the parent's handler in the
     # child; the child gets it once its own handlers are back
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the parent's code
+        global _supervisor
+        _supervisor = parent  # known now: the parent may die before the app is built
         code = 1
         try:
             for sig, handler in handlers.items():

@@ -512,3 +512,49 @@ def test_issue18_3_the_cost_budget_holds_across_workers(serve_workers, emulator)
     spent = sum(a["cost_usd"] for a in paid)
     assert spent <= budget + cost  # ...within the budget, not up to twice it
     assert len(paid) < 40  # the rest were refused by the gates (the stub answered)
+
+
+def test_issue18_3_d3_a_port_in_use_is_one_line_with_workers_too(monkeypatch, tmp_path) -> None:
+    """The parent binds before forking: a port in use is the single process's one-line
+    error (D3), no banner, no worker started."""
+    import socket
+
+    from click.testing import CliRunner
+    from sarvanom_cli.serve import serve
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SARVANOM_GATEWAY_TOKEN", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(serve, ["--port", str(port), "--workers", "2"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert "address already in use" in lines[0]
+
+
+def test_issue18_3_a_port_another_gateway_shares_is_refused_not_joined(tmp_path) -> None:
+    """SO_REUSEPORT lets any process of the same user join a port: a second gateway
+    started on the port of a running one must fail to bind, not split its traffic."""
+    import socket
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_DROP)}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+    )
+    with socket.socket() as other:  # what a running `sarvanom serve --workers 2` holds
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "sarvanom_cli.main", "serve", "--port", str(port),
+             "--workers", "2"],
+            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 1, result.stderr
+    assert "address already in use" in result.stderr
+    assert "sarvanom gateway on" not in result.stderr

@@ -127,6 +127,7 @@ def _admit(call: MessagesCall, gateway: Gateway, cache_control: str | None) -> L
 async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web.StreamResponse:
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_messages(body, gateway.client.settings, trace_id)
+    del body  # not kept alive while the answer is awaited (issue 18 goal 5)
     llm_request = _admit(call, gateway, request.headers.get("Cache-Control"))
     message_id = f"msg_{new_id()}"
     estimate = estimate_input_tokens(llm_request)

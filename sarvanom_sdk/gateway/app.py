@@ -344,10 +344,29 @@ def create_app(
 
 
 def _bind(handler: GatewayHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The aiohttp handler of a gateway handler. :func:`_serve` calls the gateway handler
+    straight when nothing sits between them (:func:`_call`): one coroutine frame less per
+    request (issue 18)."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         return await handler(request, request.app[GATEWAY], request[TRACE_ID])
 
+    handle.gateway_handler = handler  # type: ignore[attr-defined]
     return handle
+
+
+def _call(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    gateway: Gateway,
+) -> Awaitable[web.StreamResponse]:
+    """``handler(request)``; a :func:`_bind` handler given to the middleware as is (no
+    other middleware added after it) has its gateway handler called straight."""
+    if handler is request.match_info.handler:
+        inner = getattr(handler, "gateway_handler", None)
+        if inner is not None:
+            return inner(request, gateway, request[TRACE_ID])  # type: ignore[no-any-return]
+    return handler(request)
 
 
 # -- the middleware and signals --------------------------------------------------------------
@@ -420,12 +439,12 @@ def _admitted(
     if preflight is not None:
         return _ready(preflight)
     if request.path in _PUBLIC_PATHS:
-        return handler(request)
+        return _call(request, handler, gateway)
     guard = request.app.get(TOKENS)
     if guard is not None:
-        return _admitted_by(guard, request, handler)
+        return _admitted_by(guard, request, handler, gateway)
     _refuse_unless(gateway.authorized(presented_authorization(request.headers)))
-    return handler(request)
+    return _call(request, handler, gateway)
 
 
 async def _ready(response: web.StreamResponse) -> web.StreamResponse:
@@ -436,9 +455,10 @@ async def _admitted_by(
     guard: TokenGuard,
     request: web.Request,
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    gateway: Gateway,
 ) -> web.StreamResponse:
     _refuse_unless(await guard.admit(request))
-    return await handler(request)
+    return await _call(request, handler, gateway)
 
 
 def _guard(request: web.Request, access: Access) -> web.Response | None:
@@ -576,6 +596,7 @@ async def _provider_health(request: web.Request, gateway: Gateway, trace_id: str
 async def _query(request: web.Request, gateway: Gateway, trace_id: str) -> web.Response:
     body = await read_json(request, gateway.limits, gateway.reads)
     fields = gateway.callers.apply(query_fields(body, gateway.client.settings.total_timeout))
+    del body  # not kept alive while the answer is awaited (issue 18 goal 5)
     fields = decide_cache(fields, request.headers.get("Cache-Control"))
     llm_request = admit_request({**fields, "trace_id": trace_id}, gateway.limits)
     async with gateway.gate.slot():

@@ -72,7 +72,7 @@ _AUTH_MESSAGES = {
 
 
 def is_ours(path: str) -> bool:
-    """Whether ``path`` is a ``/v1/messages`` path, whose refusals :func:`refused_response` renders."""
+    """Whether ``path`` is a ``/v1/messages`` path (its refusals: :func:`refused_response`)."""
     return path == PATH or path.startswith(PATH + "/")
 
 

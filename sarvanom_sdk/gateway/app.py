@@ -376,7 +376,7 @@ async def _serve(
 ) -> web.StreamResponse:
     """Every request's bookkeeping, in one middleware (one coroutine frame per request
     instead of four, issue 18), in this order: trace id in; Host and Origin checked (F3,
-    :func:`_guard`), then the token (:func:`_authenticate`), then the handler; a refusal
+    :func:`_guard`), then the token (:func:`_refuse_unless`), then the handler; a refusal
     on ``/v1/messages`` paths in Anthropic's shape (:func:`.anthropic_compat.refused_response`),
     elsewhere in OpenAI's; access log and HTTP metrics out. A caller that left (its
     handler cancelled, or the connection lost while writing) is logged with status 499,

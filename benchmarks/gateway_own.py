@@ -122,7 +122,7 @@ async def measure(rounds: int, requests: int) -> tuple[float, float]:
         await app.startup()
     figures: dict[str, list[float]] = {name: [] for name in apps}
     try:
-        for name, app in apps.items():  # warm up
+        for app in apps.values():  # warm up
             await cpu_per_request(app, 200)
         for _ in range(rounds):
             for name, app in apps.items():

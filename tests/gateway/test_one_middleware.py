@@ -16,8 +16,11 @@ from sarvanom_sdk.gateway.tokens import Keyring, TokenGuard
 from sarvanom_sdk.shared_state.limiter import RateLimiter
 
 CHAT = {"model": "sarvanom/auto", "messages": [{"role": "user", "content": "hi"}]}
-MESSAGES = {"model": "sarvanom/auto", "max_tokens": 16,
-            "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES = {
+    "model": "sarvanom/auto",
+    "max_tokens": 16,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 BAD_HOST = {"Host": "attacker.example"}
 
 
@@ -118,5 +121,11 @@ async def test_issue18_the_access_log_line_is_unchanged(open_gateway, emulator, 
     )
     assert re.fullmatch(r"POST /v1/chat/completions 401 \d+\.\dms r-2 -", access[1].getMessage())
     assert set(vars(access[0])) >= {
-        "http_method", "path", "status", "duration_ms", "trace_id", "provider", "remote"
+        "http_method",
+        "path",
+        "status",
+        "duration_ms",
+        "trace_id",
+        "provider",
+        "remote",
     }

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -70,10 +69,10 @@ _AUTH_MESSAGES = {
     "'Authorization: Bearer <token>'",
     "invalid_api_key": "invalid API key (x-api-key or bearer token)",
 }
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _ours(path: str) -> bool:
+def is_ours(path: str) -> bool:
+    """Whether ``path`` is a ``/v1/messages`` path (its refusals: :func:`refused_response`)."""
     return path == PATH or path.startswith(PATH + "/")
 
 
@@ -94,35 +93,30 @@ def error_response(request: web.Request, error: GatewayError) -> web.Response:
     return web.json_response(error_body(error, trace_id), status=error.status, headers=headers)
 
 
-@web.middleware
-async def anthropic_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On ``/v1/messages`` paths, every refusal in Anthropic's error shape (the gateway's
-    guards and authentication run inside this middleware); elsewhere, nothing."""
-    if not _ours(request.path):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except GatewayError as error:
+def refused_response(request: web.Request, error: Exception) -> web.Response:
+    """On ``/v1/messages`` paths, the answer to an exception raised by the gateway's
+    guards, its authentication or the handler: every refusal in Anthropic's error shape,
+    500 (logged) for anything unexpected. The gateway's middleware (:mod:`.app`) calls it;
+    it never sees a ``ConnectionError`` (the caller left: the access log says 499)."""
+    if isinstance(error, GatewayError):
         return error_response(request, error)
-    except InvalidRequestError as error:  # the SDK refused the request after the gateway
+    if isinstance(error, InvalidRequestError):  # the SDK refused it after the gateway
         return error_response(request, GatewayError.invalid(error))
-    except web.HTTPException as exc:  # aiohttp's own: no route, wrong method...
-        message = f"{exc.reason}: {request.method} {shown(request.raw_path)}"
-        allow = {k: v for k, v in exc.headers.items() if k == "Allow"}
+    if isinstance(error, web.HTTPException):  # aiohttp's own: no route, wrong method...
+        message = f"{error.reason}: {request.method} {shown(request.raw_path)}"
+        allow = {k: v for k, v in error.headers.items() if k == "Allow"}
         return error_response(
-            request, GatewayError(exc.status, message, code=f"http_{exc.status}", headers=allow)
+            request, GatewayError(error.status, message, code=f"http_{error.status}", headers=allow)
         )
-    except ConnectionError:  # the caller left: the access log says 499
-        raise
-    except Exception:
-        logger.exception(
-            "unhandled error on %s %s",
-            request.method,
-            shown(request.raw_path),
-            extra={"trace_id": _trace_id(request)},
-        )
-        message = f"internal error (request id {_trace_id(request)})"
-        return error_response(request, GatewayError(500, message, code="internal_error"))
+    logger.exception(
+        "unhandled error on %s %s",
+        request.method,
+        shown(request.raw_path),
+        extra={"trace_id": _trace_id(request)},
+        exc_info=error,
+    )
+    message = f"internal error (request id {_trace_id(request)})"
+    return error_response(request, GatewayError(500, message, code="internal_error"))
 
 
 def _admit(call: MessagesCall, gateway: Gateway, cache_control: str | None) -> LLMRequest:
@@ -133,6 +127,7 @@ def _admit(call: MessagesCall, gateway: Gateway, cache_control: str | None) -> L
 async def messages(request: web.Request, gateway: Gateway, trace_id: str) -> web.StreamResponse:
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_messages(body, gateway.client.settings, trace_id)
+    del body  # not kept alive while the answer is awaited (issue 18 goal 5)
     llm_request = _admit(call, gateway, request.headers.get("Cache-Control"))
     message_id = f"msg_{new_id()}"
     estimate = estimate_input_tokens(llm_request)

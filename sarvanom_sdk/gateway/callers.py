@@ -105,6 +105,10 @@ class CallerPolicy:
         return out
 
 
+#: ``Cache-Control`` directives of a request that bypass the cache.
+_BYPASS = frozenset({"no-cache", "no-store"})
+
+
 def decide_cache(fields: Mapping[str, Any], cache_control: str | None) -> dict[str, Any]:
     """The gateway's cache rule (D1), applied after :meth:`CallerPolicy.apply`: an answer
     is served from and stored in the cache only when it is deterministic — temperature
@@ -113,8 +117,7 @@ def decide_cache(fields: Mapping[str, Any], cache_control: str | None) -> dict[s
     chat UI's "regenerate" (temperature > 0) gets a new answer. ``fields`` are LLMRequest
     keyword arguments; a missing temperature is the SDK's default (0.7, sampled)."""
     out = dict(fields)
-    directives = {d.strip().lower() for d in (cache_control or "").split(",")}
-    if directives & {"no-cache", "no-store"}:
+    if cache_control and _BYPASS & {d.strip().lower() for d in cache_control.split(",")}:
         out["cache"] = False
     elif "cache" not in out:
         temperature = out.get("temperature", DEFAULT_TEMPERATURE)

@@ -245,8 +245,6 @@ async def read_json(
     deeply to parse, or not an object; 400 naming the field that holds a lone UTF-16
     surrogate (valid JSON that no UTF-8 encoder can send on, F12).
     """
-    from aiohttp import web
-
     if not _is_json(request.content_type):
         raise GatewayError(
             415,
@@ -260,8 +258,14 @@ async def read_json(
         raise _too_large(limit)
     try:
         raw = await (reads or BodyReads()).read(request, limits.body_timeout)
-    except web.HTTPRequestEntityTooLarge:
-        raise _too_large(limit) from None
+    except GatewayError:
+        raise
+    except Exception as error:
+        from aiohttp import web  # here, not per request (issue 18)
+
+        if isinstance(error, web.HTTPRequestEntityTooLarge):
+            raise _too_large(limit) from None
+        raise
     if len(raw) > limit:
         raise _too_large(limit)
     if not raw.strip():

@@ -160,22 +160,34 @@ class GatewayMetrics:
             multiprocess_mode="livesum",
         )
         self._workers.set(1)
+        #: labelled children by (family, label values...): see :meth:`_child`
+        self._children: dict[tuple[Any, ...], Any] = {}
         for name in providers:  # every provider's series exist from the start, at zero
             for family in (self._requests, self._failures, self._skipped, self._cost):
                 family.labels(name)
         for kind in ("stub", "stale"):
             self._fallbacks.labels(kind)
 
+    def _child(self, family: Any, *values: str) -> Any:
+        """``family.labels(*values)``, remembered: prometheus-client looks a child up under
+        its lock on every ``labels()`` call (issue 18). Label values here are bounded
+        (providers, outcomes, route paths, statuses), so is this dict."""
+        key = (family, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*values)
+        return child
+
     def observe_attempt(self, attempt: Attempt, request: LLMRequest) -> None:
         """A router observer: one provider considered for one request."""
         name = attempt.provider.value
         if attempt.outcome is AttemptOutcome.SKIPPED:
-            self._skipped.labels(name).inc()
+            self._child(self._skipped, name).inc()
             return
-        self._requests.labels(name).inc()
+        self._child(self._requests, name).inc()
         if attempt.outcome is AttemptOutcome.FAILED:
-            self._failures.labels(name).inc()
-        self._latency.labels(name, attempt.outcome.value).observe(attempt.latency_ms / 1000)
+            self._child(self._failures, name).inc()
+        self._child(self._latency, name, attempt.outcome.value).observe(attempt.latency_ms / 1000)
 
     def observe_response(self, response: LLMResponse) -> None:
         """An answer the gateway returned: fallbacks, cache hits, cost."""
@@ -189,11 +201,11 @@ class GatewayMetrics:
             self._cost.labels(response.provider.value).inc(response.cost_usd)
 
     def observe_http(self, endpoint: str, status: int, seconds: float) -> None:
-        self._http.labels(endpoint, str(status)).inc()
-        self._http_seconds.labels(endpoint).observe(seconds)
+        self._child(self._http, endpoint, str(status)).inc()
+        self._child(self._http_seconds, endpoint).observe(seconds)
 
     def observe_overhead(self, endpoint: str, seconds: float) -> None:
-        self._overhead.labels(endpoint).observe(seconds)
+        self._child(self._overhead, endpoint).observe(seconds)
 
     @property
     def multiprocess(self) -> bool:

@@ -210,8 +210,10 @@ def completion_body(response: LLMResponse, completion_id: str, created: int) -> 
 async def chat_completions(
     request: web.Request, gateway: Gateway, trace_id: str
 ) -> web.StreamResponse:
+    # the parsed body is not kept alive while the answer is awaited (issue 18 goal 5)
     body = await read_json(request, gateway.limits, gateway.reads)
     call = parse_chat(body, gateway, trace_id, request.headers.get("Cache-Control"))
+    del body
     completion_id = f"chatcmpl-{new_id()}"
     created = int(time.time())
     async with gateway.gate.slot():

@@ -12,9 +12,6 @@ at once with the same ``X-Request-ID`` may mix their figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from ..types import Attempt, AttemptOutcome, LLMRequest
 
 HEADER = "x-sarvanom-overhead-ms"
@@ -30,14 +27,14 @@ class OverheadMeter:
         if attempt.outcome is not AttemptOutcome.SKIPPED and request.trace_id in self._provider_ms:
             self._provider_ms[request.trace_id] += attempt.latency_ms
 
-    @contextmanager
-    def watching(self, trace_id: str) -> Iterator[None]:
-        """Count the attempts of the request ``trace_id`` while the block runs."""
+    def watch(self, trace_id: str) -> None:
+        """Count the attempts of the request ``trace_id`` from now until :meth:`forget`
+        (plain calls, no context-manager generator per request: issue 18)."""
         self._provider_ms[trace_id] = 0.0
-        try:
-            yield
-        finally:
-            self._provider_ms.pop(trace_id, None)
+
+    def forget(self, trace_id: str) -> None:
+        """Stop counting for ``trace_id`` (its request ended)."""
+        self._provider_ms.pop(trace_id, None)
 
     def overhead_ms(self, trace_id: str, elapsed_ms: float) -> float:
         """``elapsed_ms`` minus the provider time counted so far for ``trace_id``."""

@@ -16,7 +16,7 @@ user+system time over the requests answered.
 Printed: each configuration's throughput, the ratio 2 workers / 1 worker (target: near
 linear up to the core count, >= 1.8x; the load generator and the upstream share the same
 cores here, so say what the machine had: the load average is printed) and uvloop / asyncio
-at 1 worker (the ``fast`` extra is kept only if it gains >= 10 %); with
+at 1 worker (``--loop uvloop`` would become the default only if it gained >= 10 %); with
 ``--instructions N``, also the instructions the gateway executes per request on each loop,
 counted by callgrind over N requests: the figure a busy machine cannot disturb.
 """
@@ -271,7 +271,7 @@ def run(quick: bool, rounds: int, seconds: float, connections: int,
     if uvloop_installed():
         configs += [(1, "uvloop"), (2, "uvloop")]
     else:
-        print("uvloop is not installed (pip install 'sarvanom-sdk[fast]'): asyncio only",
+        print("uvloop is not installed (pip install uvloop): asyncio only",
               file=sys.stderr)
     load_before = os.getloadavg()
     with loopback_server() as upstream, contextlib.ExitStack() as stack:

@@ -1,0 +1,108 @@
+"""Issue 18 goals 1 and 5 (the SDK's hot path, memory per in-flight request): while a
+``complete()`` waits on the socket it holds as few suspended coroutines as its layers
+need, and the cache layer still serves, stores and falls back as before."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from sarvanom_sdk import AsyncSarvanClient, Settings
+from sarvanom_sdk.clock import SystemClock
+from sarvanom_sdk.http import HttpReply
+from sarvanom_sdk.layers.cache import CacheLayer, ResponseCache
+from sarvanom_sdk.types import LLMRequest, LLMResponse, ProviderName
+
+_BODY = (
+    b'{"model":"m","message":{"role":"assistant","content":"Paris."},'
+    b'"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2}'
+)
+
+
+class _Parked:
+    """An async transport whose ``send`` waits until released, recording the coroutine
+    stack of the task waiting on it."""
+
+    def __init__(self) -> None:
+        self.stacks: list[list[str]] = []
+        self.calls = 0
+
+    async def send(self, call: Any, timeout: float) -> HttpReply:
+        self.calls += 1
+        self.stacks.append(_callers(sys._getframe(1)))
+        await asyncio.sleep(0)
+        return HttpReply(200, {"content-type": "application/json"}, _BODY)
+
+    async def close(self) -> None:
+        pass
+
+
+def _callers(frame: Any) -> list[str]:
+    """The names of the functions from the test's coroutine (``go``) to ``frame``."""
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        if names[-1] == "go":
+            break
+        frame = frame.f_back
+    return names[::-1]
+
+
+def _client(transport: _Parked) -> AsyncSarvanClient:
+    return AsyncSarvanClient(
+        Settings(ollama_base_url="http://127.0.0.1:9", providers="ollama_local"),
+        transport=transport,
+    )
+
+
+def test_issue18_an_uncached_complete_holds_no_cache_layer_coroutine() -> None:
+    """cache=False: the cache layer has nothing to do after the call, so it hands back
+    the rest of the stack's awaitable and is not suspended beside it (one frame less per
+    in-flight request). Fails on the code before issue 18's second lane: the stack was
+    complete -> handle_async -> arun -> send."""
+    transport = _Parked()
+
+    async def go() -> LLMResponse:
+        return await _client(transport).complete(prompt="hi", cache=False)
+
+    response = asyncio.run(go())
+    assert response.success and response.content == "Paris."
+    assert transport.stacks[0] == ["go", "complete", "arun"]
+
+
+def test_issue18_a_cached_request_still_goes_through_the_cache_layer() -> None:
+    """cache=True: the second identical request is served from the cache, with no call."""
+    transport = _Parked()
+
+    async def go() -> tuple[LLMResponse, LLMResponse]:
+        client = _client(transport)
+        first = await client.complete(prompt="hi")
+        return first, await client.complete(prompt="hi")
+
+    first, second = asyncio.run(go())
+    assert transport.calls == 1
+    assert first.content == second.content == "Paris."
+    assert "_keyed_async" in transport.stacks[0]
+
+
+def test_issue18_cache_layer_handle_async_is_awaitable_either_way() -> None:
+    cache = ResponseCache(ttl=60, stale_seconds=0, maxsize=8, clock=SystemClock())
+    keys: dict[str, str | None] = {"k": None}
+    layer = CacheLayer(cache, lambda request: keys["k"], ProviderName.LOCAL_STUB)
+    request = LLMRequest(prompt="hi")
+    answer = LLMResponse(success=True, provider=ProviderName.OLLAMA_LOCAL, content="x")
+
+    async def inner(_: LLMRequest) -> LLMResponse:
+        return answer
+
+    async def go() -> list[LLMResponse]:
+        uncached = layer.handle_async(request, inner)
+        keys["k"] = "key"
+        stored = await layer.handle_async(request, inner)
+        hit = await layer.handle_async(request, inner)
+        return [await uncached, stored, hit]
+
+    uncached, stored, hit = asyncio.run(go())
+    assert uncached is answer and stored is answer
+    assert hit.content == "x" and hit is not answer  # served from the cache

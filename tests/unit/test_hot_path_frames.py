@@ -5,6 +5,8 @@ need, and the cache layer still serves, stores and falls back as before."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
 import sys
 from typing import Any
 
@@ -26,11 +28,13 @@ class _Parked:
 
     def __init__(self) -> None:
         self.stacks: list[list[str]] = []
+        self.flows: list[list[str]] = []
         self.calls = 0
 
     async def send(self, call: Any, timeout: float) -> HttpReply:
         self.calls += 1
         self.stacks.append(_callers(sys._getframe(1)))
+        self.flows.append(_suspended_router_generators())
         await asyncio.sleep(0)
         return HttpReply(200, {"content-type": "application/json"}, _BODY)
 
@@ -47,6 +51,17 @@ def _callers(frame: Any) -> list[str]:
             break
         frame = frame.f_back
     return names[::-1]
+
+
+def _suspended_router_generators() -> list[str]:
+    """The names of the router's generators that are suspended (not finished) now."""
+    return sorted(
+        g.gi_code.co_name
+        for g in gc.get_objects()
+        if inspect.isgenerator(g)
+        and g.gi_frame is not None
+        and g.gi_code.co_filename.endswith("router.py")
+    )
 
 
 def _client(transport: _Parked) -> AsyncSarvanClient:
@@ -106,3 +121,17 @@ def test_issue18_cache_layer_handle_async_is_awaitable_either_way() -> None:
     uncached, stored, hit = asyncio.run(go())
     assert uncached is answer and stored is answer
     assert hit.content == "x" and hit is not answer  # served from the cache
+
+
+def test_issue18_a_waiting_complete_holds_two_flow_generators() -> None:
+    """While the one exchange of a ``complete()`` attempt is on the wire, the flow holds
+    ``complete_flow`` and ``_route`` only: the attempt is a ``Send`` that ``_route``
+    parses itself (before issue 18's second lane a third generator, ``_complete_attempt``,
+    sat between them)."""
+    transport = _Parked()
+
+    async def go() -> LLMResponse:
+        return await _client(transport).complete(prompt="hi", cache=False)
+
+    assert asyncio.run(go()).content == "Paris."
+    assert transport.flows[0] == ["_route", "complete_flow"]

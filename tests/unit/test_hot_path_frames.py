@@ -8,10 +8,12 @@ import asyncio
 import gc
 import inspect
 import sys
+from datetime import timedelta
 from typing import Any
 
 from sarvanom_sdk import AsyncSarvanClient, Settings
-from sarvanom_sdk.clock import SystemClock
+from sarvanom_sdk.clock import FakeClock, SystemClock
+from sarvanom_sdk.health import HealthRegistry
 from sarvanom_sdk.http import HttpReply
 from sarvanom_sdk.layers.cache import CacheLayer, ResponseCache
 from sarvanom_sdk.types import LLMRequest, LLMResponse, ProviderName
@@ -135,3 +137,31 @@ def test_issue18_a_waiting_complete_holds_two_flow_generators() -> None:
 
     assert asyncio.run(go()).content == "Paris."
     assert transport.flows[0] == ["_route", "complete_flow"]
+
+
+class _CountingClock(FakeClock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.wall_reads = 0
+
+    def wall(self) -> Any:
+        self.wall_reads += 1
+        return super().wall()
+
+
+def test_issue18_health_records_a_call_without_reading_the_wall_clock() -> None:
+    """Health bookkeeping per call makes no datetime (issue 18); the last check's UTC time
+    is worked out when a snapshot is taken, and is the time of the call."""
+    clock = _CountingClock()
+    called_at = clock.wall()
+    health = HealthRegistry([ProviderName.OLLAMA_LOCAL], clock)
+    clock.wall_reads = 0
+    health.record_success(ProviderName.OLLAMA_LOCAL, 12.0)
+    health.record_failure(ProviderName.OLLAMA_LOCAL, "boom")
+    assert clock.wall_reads == 0
+    clock.advance(300)
+    snap = health.snapshot({})["ollama_local"]
+    assert snap.last_check == called_at
+    assert snap.success_count == 1 and snap.error_count == 1
+    health.record_probe(ProviderName.OLLAMA_LOCAL, True, 5.0, None)
+    assert health.snapshot({})["ollama_local"].last_check == called_at + timedelta(seconds=300)

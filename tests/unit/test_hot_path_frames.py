@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import os
 import sys
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sarvanom_sdk.clock import FakeClock, SystemClock
 from sarvanom_sdk.health import HealthRegistry
 from sarvanom_sdk.http import HttpReply
 from sarvanom_sdk.layers.cache import CacheLayer, ResponseCache
-from sarvanom_sdk.types import LLMRequest, LLMResponse, ProviderName
+from sarvanom_sdk.types import LLMRequest, LLMResponse, ProviderName, new_trace_id
 
 _BODY = (
     b'{"model":"m","message":{"role":"assistant","content":"Paris."},'
@@ -165,3 +166,23 @@ def test_issue18_health_records_a_call_without_reading_the_wall_clock() -> None:
     assert snap.success_count == 1 and snap.error_count == 1
     health.record_probe(ProviderName.OLLAMA_LOCAL, True, 5.0, None)
     assert health.snapshot({})["ollama_local"].last_check == called_at + timedelta(seconds=300)
+
+
+def test_issue18_trace_ids_are_32_hex_digits_and_a_forked_child_makes_its_own() -> None:
+    """Trace ids come from ``random`` (no system call per request): still 32 hex digits,
+    distinct, and a forked child does not repeat the ids its parent makes next (F2:
+    ``random`` reseeds itself in a child)."""
+    ids = {new_trace_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, "".join(new_trace_id() for _ in range(4)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    parent = "".join(new_trace_id() for _ in range(4))
+    assert len(child) == 128 and child != parent

@@ -1,7 +1,9 @@
 """The health registry: what every provider's calls have shown, for health output,
 routing and metrics.
 
-Per provider it keeps success and error totals, the time of the last call, the last error
+Per provider it keeps success and error totals, the time of the last call (as the
+clock's monotonic seconds, turned into a UTC time only when a snapshot is taken: no
+datetime per call, issue 18), the last error
 (already redacted), a smoothed latency (EWMA) and a short window of recent latencies
 (for percentiles). Status is derived together with the provider's circuit breaker:
 ``circuit_open`` while the breaker is open, ``unhealthy`` after a failure, ``healthy``
@@ -13,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .clock import Clock
 from .layers.breaker import CircuitView
@@ -30,7 +32,7 @@ class _Stats:
     def __init__(self) -> None:
         self.successes = 0
         self.errors = 0
-        self.last_check: datetime | None = None
+        self.last_check: float | None = None  # the clock's monotonic seconds
         self.last_error: str | None = None
         self.latency_ms = 0.0
         self.recent: deque[float] = deque(maxlen=_WINDOW)
@@ -47,7 +49,7 @@ class HealthRegistry:
         stats = self._stats.get(provider)
         if stats is None:
             return
-        now = self._clock.wall()
+        now = self._clock.monotonic()
         with self._lock:
             stats.successes += 1
             stats.last_check = now
@@ -63,7 +65,7 @@ class HealthRegistry:
         stats = self._stats.get(provider)
         if stats is None:
             return
-        now = self._clock.wall()
+        now = self._clock.monotonic()
         with self._lock:
             stats.errors += 1
             stats.last_check = now
@@ -77,7 +79,7 @@ class HealthRegistry:
         stats = self._stats.get(provider)
         if stats is None:
             return
-        now = self._clock.wall()
+        now = self._clock.monotonic()
         with self._lock:
             stats.last_check = now
             stats.last_ok = ok
@@ -108,13 +110,14 @@ class HealthRegistry:
 
     def snapshot(self, circuits: Mapping[ProviderName, CircuitView]) -> dict[str, ProviderHealth]:
         out: dict[str, ProviderHealth] = {}
+        wall, now = self._clock.wall(), self._clock.monotonic()
         with self._lock:
             for provider, stats in self._stats.items():
                 view = circuits.get(provider)
                 out[provider.value] = ProviderHealth(
                     provider=provider,
                     status=_status(stats, view),
-                    last_check=stats.last_check,
+                    last_check=_wall_time(stats.last_check, wall, now),
                     latency_ms=stats.latency_ms,
                     error_count=stats.errors,
                     success_count=stats.successes,
@@ -124,6 +127,12 @@ class HealthRegistry:
                     consecutive_failures=view.consecutive_failures if view else 0,
                 )
         return out
+
+
+def _wall_time(monotonic: float | None, wall: datetime, now: float) -> datetime | None:
+    """The UTC time of the monotonic instant ``monotonic``, given that ``now`` is
+    ``wall``."""
+    return None if monotonic is None else wall - timedelta(seconds=now - monotonic)
 
 
 def _status(stats: _Stats, view: CircuitView | None) -> HealthStatus:

@@ -133,9 +133,10 @@ class Router:
         return stream_flow(self, request)
 
     # -- one attempt --------------------------------------------------------------------
-    def _complete_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> FlowGen:
-        reply = yield Send(admitted.endpoint.adapter.build(request), timeout)
-        return self._parse(admitted.endpoint, reply, request)
+    def _complete_attempt(self, admitted: Admitted, request: LLMRequest, timeout: float) -> Send:
+        """A ``complete()`` attempt is one exchange: its :class:`Send`, whose reply
+        :meth:`_route` parses with :meth:`_parse` (no generator of its own, issue 18)."""
+        return Send(admitted.endpoint.adapter.build(request), timeout)
 
     def _parse(
         self, endpoint: Endpoint, reply: HttpReply, request: LLMRequest | None = None
@@ -160,12 +161,16 @@ class Router:
         request: LLMRequest,
         started: float,
         trail: list[Attempt],
-        attempt: Callable[[Admitted, LLMRequest, float], FlowGen],
+        attempt: Callable[[Admitted, LLMRequest, float], FlowGen | Send],
         order: Sequence[ProviderName],
         *,
         hold: bool = False,
     ) -> FlowGen:
         """Try ``order``'s providers in turn; return (Admitted, attempt result) or None.
+
+        ``attempt`` gives a flow whose return value is the result, or, for an attempt that
+        is one whole exchange, its :class:`Send`: the reply is then parsed here
+        (:meth:`_parse`), so a waiting ``complete()`` holds one generator frame less.
 
         ``hold=True`` keeps the bulkhead slot of the provider that answered (a stream
         gives it back when it ends)."""
@@ -178,7 +183,11 @@ class Router:
                     break
                 limit = self.attempt_limit(admitted, request, deadline)
                 try:
-                    result = yield from attempt(admitted, request, limit)
+                    step = attempt(admitted, request, limit)
+                    if type(step) is Send:
+                        result = self._parse(admitted.endpoint, (yield step), request)
+                    else:
+                        result = yield from step
                 except ProviderError as error:
                     admitted.endpoint.bulkhead.leave()
                     self._failed(admitted, error, request, trail)

@@ -6,7 +6,9 @@ first given is the outermost. The SDK's own response cache is such a layer; the 
 (deadline, fallback, cost gate, retry, breaker, attempt timeout) is the innermost handler.
 
 Write a layer either as :class:`HookLayer` (``before``/``after``, used by both clients), or
-implement both ``handle`` and ``handle_async`` for full control::
+implement both ``handle`` and ``handle_async`` for full control (``handle_async`` may be
+a plain function returning an awaitable, e.g. ``call_next(request)`` itself when the layer
+has nothing to do after it: one suspended coroutine less per call)::
 
     class Tagging(HookLayer):
         def after(self, request, response):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-import os
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -224,9 +224,15 @@ def _encodable(field_name: str, text: str) -> None:
         ) from None
 
 
+_bits = random.getrandbits
+
+
 def new_trace_id() -> str:
-    """32 random hex digits (as unique as a uuid4, at a third of its cost)."""
-    return os.urandom(16).hex()
+    """32 random hex digits (128 random bits, as many as a uuid4 has 122 of), from the
+    ``random`` module as OpenTelemetry's own trace ids: no system call per request (issue
+    18), and reseeded in a forked child by ``random`` itself, so a child never repeats its
+    parent's ids. A trace id names a request; it is not a secret."""
+    return _bits(128).to_bytes(16, "big").hex()
 
 
 @fast_init

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -215,10 +215,16 @@ class CacheLayer:
             return served_from_cache(hit, request, stale=False)
         return self._settle(key, request, call_next(request))
 
-    async def handle_async(self, request: LLMRequest, call_next: Any) -> LLMResponse:
+    def handle_async(self, request: LLMRequest, call_next: Any) -> Awaitable[LLMResponse]:
+        """An awaitable of the response. A request that is not cached gets the rest of
+        the stack's awaitable itself: no coroutine of this layer stays suspended beside
+        it while the call waits on the socket (issue 18)."""
         key = self._key_of(request)
         if key is None:
-            return await call_next(request)  # type: ignore[no-any-return]
+            return call_next(request)  # type: ignore[no-any-return]
+        return self._keyed_async(key, request, call_next)
+
+    async def _keyed_async(self, key: str, request: LLMRequest, call_next: Any) -> LLMResponse:
         hit = await self._cache.get_fresh_async(key)
         if hit is not None:
             return served_from_cache(hit, request, stale=False)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+
 class _Factory:
     """The default of a field made by a default factory (as dataclasses show it)."""
 

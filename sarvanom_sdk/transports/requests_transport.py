@@ -128,44 +128,11 @@ class RequestsByteStream:
         return b""
 
     def close(self) -> None:
-        """Let go of the reply. A stream whose flow stopped at the protocol's last event
-        usually has only the body's end left (the last chunk of a chunked body, already
-        received): it is read without waiting, so the connection goes back to the pool
-        instead of being closed (a new connection for every stream otherwise)."""
-        if not self._ended:
-            _finish_if_arrived(self._response)
+        """Let go of the reply (and its connection, unless urllib3 already gave it back at
+        the body's end). Reading the end of a chunked body at close, to keep the connection,
+        was tried in issue 18 and taken out: against llama.cpp's server the next request
+        then got no answer within its timeout (tests/real_model)."""
         self._response.close()
-
-
-#: What may be left of a chunked body whose content has all been read: the end of the
-#: last data chunk (CRLF), the zero-size last chunk and the end of an empty trailer.
-_ENDS = (b"0\r\n\r\n", b"\r\n0\r\n\r\n")
-
-
-def _finish_if_arrived(response: Any) -> None:
-    """Read the end of a chunked body if it is all that is left and has already arrived
-    (looked at without waiting: the socket non-blocking for one peek), so urllib3 hands
-    the connection back to the pool at the body's end. Anything else — nothing there
-    yet, more data, another framing, an error — leaves the connection to be closed."""
-    raw = response.raw
-    reader: Any = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client's reader
-    connection = getattr(raw, "_connection", None)
-    sock = getattr(connection, "sock", None)
-    if not getattr(raw, "chunked", False) or sock is None or not hasattr(reader, "peek"):
-        return
-    before = sock.gettimeout()
-    try:
-        sock.settimeout(0.0)
-        try:
-            waiting = reader.peek(len(_ENDS[1]))
-        finally:
-            sock.settimeout(before)
-        if waiting not in _ENDS:
-            return
-        while raw.read1(64, decode_content=False):  # from the buffer: no socket read
-            pass  # pragma: no cover - the end holds no data
-    except Exception:  # noqa: BLE001 - the connection is closed instead
-        return
 
 
 def _read_all(response: Any, deadline: float, decoder: BodyDecoder) -> bytes:

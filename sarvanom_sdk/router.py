@@ -183,7 +183,7 @@ class Router:
                     break
                 limit = self.attempt_limit(admitted, request, deadline)
                 try:
-                    step = attempt(admitted, request, limit)
+                    step: Any = attempt(admitted, request, limit)  # a Send or a flow
                     if type(step) is Send:
                         result = self._parse(admitted.endpoint, (yield step), request)
                     else:

@@ -35,7 +35,11 @@ AsyncHandler = Callable[[LLMRequest], Awaitable[LLMResponse]]
 class Layer(Protocol):
     def handle(self, request: LLMRequest, call_next: Handler) -> LLMResponse: ...
 
-    async def handle_async(self, request: LLMRequest, call_next: AsyncHandler) -> LLMResponse: ...
+    def handle_async(
+        self, request: LLMRequest, call_next: AsyncHandler
+    ) -> Awaitable[LLMResponse]:
+        """An ``async def`` method, or one that returns the next awaitable itself."""
+        ...
 
 
 class HookLayer:
